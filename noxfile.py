@@ -1,0 +1,135 @@
+"""Sessions for the trainer monorepo: `nox -l` lists them.
+
+torch is always installed first and pinned: a loose requirement lets pip pick
+a multi-GB CUDA build, while the pinned CPU wheel is on the machine's disk.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import nox
+
+ROOT = pathlib.Path(__file__).parent
+PACKAGES = ["args", "dist", "loop", "seq2seq", "trainer"]  # bottom-up: install order
+TORCH_VERSIONS = ["2.13.0"]
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+DEFAULT_PYTHON = "3.11"
+
+# What the test suite needs besides the packages. transformers is the reference
+# implementation the parity tests compare against; it is never a dependency.
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "import-linter>=2.1", "PyYAML>=6.0"]
+REFERENCE_DEPS = ["transformers>=5.0,<6", "datasets>=3.0", "optuna>=4.0"]
+REPORTING_DEPS = ["tensorboard>=2.15", "matplotlib>=3.6"]
+BENCH_DEPS = ["transformers>=5.0,<6", "psutil>=5.9"]
+DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "venv"
+
+
+def _editable_packages() -> list[str]:
+    args: list[str] = []
+    for name in PACKAGES:
+        args += ["-e", str(ROOT / "packages" / name)]
+    return args
+
+
+def _install_torch(session: nox.Session, torch: str) -> None:
+    session.install(f"torch=={torch}")
+
+
+def _install_stack(session: nox.Session, torch: str, *extra: str) -> None:
+    """torch first (pinned), then every package editable, then `extra`."""
+    _install_torch(session, torch)
+    session.install(f"torch=={torch}", *_editable_packages(), *extra)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+@nox.parametrize("torch", TORCH_VERSIONS)
+def tests(session: nox.Session, torch: str) -> None:
+    """The full stack with transformers as the reference: unit, parity and end-to-end tests."""
+    _install_stack(session, torch, *TEST_DEPS, *REFERENCE_DEPS, *REPORTING_DEPS)
+    session.run("lint-imports", "--no-cache")
+    session.run("pytest", *session.posargs, env={"TRAINER_TORCH_EXPECTED": torch})
+
+
+@nox.session(python=PYTHONS)
+def args(session: nox.Session) -> None:
+    """trainer-args alone, in a venv without torch, on every Python the machine has."""
+    session.install(f"{ROOT / 'packages' / 'args'}[yaml]", "pytest>=8", "hypothesis>=6.100")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util, sys; "
+        "sys.exit('torch is importable in the args venv') if importlib.util.find_spec('torch') else None",
+    )
+    session.run("pytest", str(ROOT / "packages" / "args" / "tests"), *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def build(session: nox.Session) -> None:
+    """Build a wheel and an sdist of each package; install each wheel alone into a fresh venv."""
+    session.install("build>=1.0")
+    out = pathlib.Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    for name in PACKAGES:
+        session.run("python", "-m", "build", "--outdir", str(out), str(ROOT / "packages" / name))
+    session.run("python", str(ROOT / ".ci" / "check_wheels.py"), str(out), TORCH_VERSIONS[0])
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy on the packages."""
+    session.install("ruff>=0.6", "mypy>=1.11", "types-PyYAML", "types-tqdm")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    _install_stack(session, TORCH_VERSIONS[0])
+    session.run("mypy")
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def lowest(session: nox.Session) -> None:
+    """The test suite against the lowest declared versions (constraints-lowest.txt).
+
+    The reference (transformers) needs newer releases than our floors, so its
+    parity tests skip here: this session checks our own declared ranges.
+    """
+    constraints = str(ROOT / "constraints-lowest.txt")
+    _install_torch(session, TORCH_VERSIONS[0])
+    session.install("-c", constraints, f"torch=={TORCH_VERSIONS[0]}", *_editable_packages(), *TEST_DEPS)
+    session.run("python", str(ROOT / ".ci" / "check_lowest.py"), constraints)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def demo(session: nox.Session) -> None:
+    """Install the umbrella and run the bundled demo jobs (no downloads, no GPU)."""
+    _install_torch(session, TORCH_VERSIONS[0])
+    session.install(f"torch=={TORCH_VERSIONS[0]}", *_editable_packages(), "matplotlib>=3.6")
+    workdir = pathlib.Path(session.create_tmp())
+    kinds = session.posargs or ["lm", "seq2seq"]
+    for kind in kinds:
+        session.run("trainer", "demo", kind, "--output-dir", str(workdir / f"demo-{kind}"))
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def bench(session: nox.Session) -> None:
+    """CPU benchmarks: ratio lines against a raw loop and transformers, measured in one run."""
+    _install_stack(session, TORCH_VERSIONS[0], *BENCH_DEPS)
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    session.run("python", str(ROOT / "benchmarks" / "run_all.py"), *session.posargs, env=env)
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ with warnings as errors."""
+    _install_stack(session, TORCH_VERSIONS[0], *DOCS_DEPS)
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+if os.environ.get("CI"):
+    # CI must not silently skip a Python it was asked for.
+    nox.options.error_on_missing_interpreters = True
