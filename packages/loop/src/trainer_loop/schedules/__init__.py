@@ -1,0 +1,1 @@
+"""Building blocks of the learning-rate schedules; `trainer_loop.schedulers` is the public face."""

@@ -1,0 +1,235 @@
+"""Learning-rate multipliers for `LambdaLR`, as small callable classes.
+
+`LambdaLR.state_dict()` stores the `__dict__` of every multiplier that is not a plain
+function, and `load_state_dict()` puts it back. Keeping each multiplier's settings as
+plain int/float/str attributes therefore makes a scheduler's whole state JSON-safe
+(no closures, no pickles), while the arithmetic below follows `transformers`
+operation by operation so the learning rates are bit-identical.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _linear_warmup(current_step: int, num_warmup_steps: int) -> float:
+    return float(current_step) / float(max(1, num_warmup_steps))
+
+
+class ConstantLambda:
+    """Multiplier 1: the optimizer's learning rate, unchanged."""
+
+    def __call__(self, current_step: int) -> float:
+        return 1
+
+
+class ConstantWithWarmupLambda:
+    """Linear warmup from 0, then 1."""
+
+    def __init__(self, num_warmup_steps: int) -> None:
+        self.num_warmup_steps = num_warmup_steps
+
+    def __call__(self, current_step: int) -> float:
+        if current_step < self.num_warmup_steps:
+            return float(current_step) / float(max(1.0, self.num_warmup_steps))
+        return 1.0
+
+
+class LinearWithWarmupLambda:
+    """Linear warmup from 0, then linear decay to 0 at `num_training_steps`."""
+
+    def __init__(self, num_warmup_steps: int, num_training_steps: int) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.num_training_steps = num_training_steps
+
+    def __call__(self, current_step: int) -> float:
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        if current_step < warmup:
+            return _linear_warmup(current_step, warmup)
+        return max(0.0, float(total - current_step) / float(max(1, total - warmup)))
+
+
+class CosineWithWarmupLambda:
+    """Linear warmup, then cosine from 1 down to `min_lr_rate` over `num_cycles` waves.
+
+    The plain `cosine` schedule is this with `min_lr_rate=0.0` (as in transformers,
+    where both share one multiplier: `x * 1.0 + 0.0` leaves every float unchanged).
+    """
+
+    def __init__(
+        self,
+        num_warmup_steps: int,
+        num_training_steps: int,
+        num_cycles: float,
+        min_lr_rate: float = 0.0,
+    ) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.num_training_steps = num_training_steps
+        self.num_cycles = num_cycles
+        self.min_lr_rate = min_lr_rate
+
+    def __call__(self, current_step: int) -> float:
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        if current_step < warmup:
+            return _linear_warmup(current_step, warmup)
+        progress = float(current_step - warmup) / float(max(1, total - warmup))
+        factor = 0.5 * (1.0 + math.cos(math.pi * float(self.num_cycles) * 2.0 * progress))
+        factor = factor * (1 - self.min_lr_rate) + self.min_lr_rate
+        return max(0, factor)
+
+
+class CosineWithHardRestartsLambda:
+    """Linear warmup, then `num_cycles` cosine decays to 0, each restarting at 1."""
+
+    def __init__(self, num_warmup_steps: int, num_training_steps: int, num_cycles: int) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.num_training_steps = num_training_steps
+        self.num_cycles = num_cycles
+
+    def __call__(self, current_step: int) -> float:
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        if current_step < warmup:
+            return _linear_warmup(current_step, warmup)
+        progress = float(current_step - warmup) / float(max(1, total - warmup))
+        if progress >= 1.0:
+            return 0.0
+        return max(
+            0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(self.num_cycles) * progress) % 1.0)))
+        )
+
+
+class PolynomialDecayLambda:
+    """Linear warmup, then polynomial decay from `lr_init` to `lr_end`, then `lr_end`.
+
+    `LambdaLR` multiplies by the initial lr, so the target lr is divided by `lr_init`.
+    """
+
+    def __init__(
+        self,
+        num_warmup_steps: int,
+        num_training_steps: int,
+        lr_end: float,
+        power: float,
+        lr_init: float,
+    ) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.num_training_steps = num_training_steps
+        self.lr_end = lr_end
+        self.power = power
+        self.lr_init = lr_init
+
+    def __call__(self, current_step: int) -> float:
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        if current_step < warmup:
+            return _linear_warmup(current_step, warmup)
+        if current_step > total:
+            return self.lr_end / self.lr_init
+        lr_range = self.lr_init - self.lr_end
+        decay_steps = total - warmup
+        pct_remaining = 1 - (current_step - warmup) / decay_steps
+        decay = lr_range * pct_remaining**self.power + self.lr_end
+        return decay / self.lr_init
+
+
+class InverseSqrtLambda:
+    """Linear warmup, then `1 / sqrt((step + timescale - warmup) / timescale)`."""
+
+    def __init__(self, num_warmup_steps: int, timescale: int) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.timescale = timescale
+
+    def __call__(self, current_step: int) -> float:
+        if current_step < self.num_warmup_steps:
+            return _linear_warmup(current_step, self.num_warmup_steps)
+        shift = self.timescale - self.num_warmup_steps
+        return 1.0 / math.sqrt((current_step + shift) / self.timescale)
+
+
+class CosineWarmupWithMinLrLambda:
+    """`cosine_warmup_with_min_lr`: a warmup that starts above 0, then cosine to `min_lr_rate`.
+
+    Unlike the other warmups this one counts from step + 1 (or from `warmup_lr_rate`),
+    so the first step does not run at lr 0; the cosine phase is shifted by one step too.
+    """
+
+    def __init__(
+        self,
+        num_warmup_steps: int,
+        num_training_steps: int,
+        num_cycles: float,
+        min_lr_rate: float = 0.0,
+        warmup_lr_rate: float | None = None,
+    ) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.num_training_steps = num_training_steps
+        self.num_cycles = num_cycles
+        self.min_lr_rate = min_lr_rate
+        self.warmup_lr_rate = warmup_lr_rate
+
+    def __call__(self, current_step: int) -> float:
+        step = float(current_step)
+        warmup = float(self.num_warmup_steps)
+        total = float(self.num_training_steps)
+        if step < warmup:
+            if self.warmup_lr_rate is None:
+                return (step + 1.0) / max(1.0, warmup)
+            rate = float(self.warmup_lr_rate)
+            return rate + (1.0 - rate) * (step) / (max(1, warmup - 1))
+        progress = (step - warmup + 1.0) / (max(1.0, total - warmup))
+        factor = 0.5 * (1.0 + math.cos(math.pi * self.num_cycles * 2.0 * progress))
+        factor = factor * (1 - self.min_lr_rate) + self.min_lr_rate
+        return max(0, factor)
+
+
+WSD_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+class WarmupStableDecayLambda:
+    """Warmup (linear/cosine/1-sqrt) from `min_lr_ratio` to 1, stable at 1, decay back, then `min_lr_ratio`."""
+
+    def __init__(
+        self,
+        num_warmup_steps: int,
+        num_stable_steps: int,
+        num_decay_steps: int,
+        warmup_type: str,
+        decay_type: str,
+        min_lr_ratio: float,
+        num_cycles: float,
+    ) -> None:
+        self.num_warmup_steps = num_warmup_steps
+        self.num_stable_steps = num_stable_steps
+        self.num_decay_steps = num_decay_steps
+        self.warmup_type = warmup_type
+        self.decay_type = decay_type
+        self.min_lr_ratio = min_lr_ratio
+        self.num_cycles = num_cycles
+
+    def _rescale(self, factor: float) -> float:
+        return max(0.0, factor * (1.0 - self.min_lr_ratio) + self.min_lr_ratio)
+
+    def _warmup_factor(self, progress: float) -> float:
+        if self.warmup_type == "cosine":
+            return 0.5 * (1.0 - math.cos(math.pi * progress))
+        if self.warmup_type == "1-sqrt":
+            return 1.0 - math.sqrt(1.0 - progress)
+        return progress
+
+    def _decay_factor(self, progress: float) -> float:
+        if self.decay_type == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * float(self.num_cycles) * 2.0 * progress))
+        if self.decay_type == "1-sqrt":
+            return 1.0 - math.sqrt(progress)
+        return 1.0 - progress
+
+    def __call__(self, current_step: int) -> float:
+        warmup, stable, decay = self.num_warmup_steps, self.num_stable_steps, self.num_decay_steps
+        if current_step < warmup:
+            progress = float(current_step) / float(max(1, warmup))
+            return self._rescale(self._warmup_factor(progress))
+        if current_step < warmup + stable:
+            return 1.0
+        if current_step < warmup + stable + decay:
+            progress = float(current_step - warmup - stable) / float(max(1, decay))
+            return self._rescale(self._decay_factor(progress))
+        return self.min_lr_ratio
