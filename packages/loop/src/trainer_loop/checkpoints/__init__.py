@@ -1,0 +1,1 @@
+"""Building blocks of checkpointing; `trainer_loop.checkpointing` is the public face."""
