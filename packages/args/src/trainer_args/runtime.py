@@ -1,0 +1,87 @@
+"""Process and device facts for TrainingArguments, without importing torch.
+
+Ranks come from the cached accelerate state when devices were set up, otherwise from
+the launcher's environment variables (torchrun / accelerate launch set WORLD_SIZE, RANK,
+LOCAL_RANK). Device facts come from `trainer_dist.devices.setup_devices(args)`, imported
+on first use; it is imported by name at run time because trainer_dist sits above this
+package in the layering.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from typing import Any
+
+from trainer_args.enums import ParallelMode
+
+__all__ = [
+    "VERBOSITY_LOGGER",
+    "current_verbosity",
+    "device_setup",
+    "n_gpu_hint",
+    "parallel_mode",
+    "rank_info",
+]
+
+# The logger whose level "passive" log levels report (the Trainer stack's root logger).
+VERBOSITY_LOGGER = "trainer"
+_INSTALL_HINT = "pip install trainer-dist"
+
+
+def _import_devices() -> Any:
+    try:
+        return importlib.import_module("trainer_dist.devices")
+    except ImportError as exc:
+        raise ImportError(
+            f"TrainingArguments device properties (device, n_gpu, parallel_mode, distributed_state) "
+            f"need torch and trainer_dist: {_INSTALL_HINT} ({exc})"
+        ) from exc
+
+
+def device_setup(args: Any) -> Any:
+    """The DeviceSetup of `args`, computed once and cached in `args._device_setup`."""
+    if args._device_setup is None:
+        args._device_setup = _import_devices().setup_devices(args)
+    return args._device_setup
+
+
+def n_gpu_hint(args: Any) -> int:
+    """n_gpu without forcing torch: a set `_n_gpu` wins; without trainer_dist there is no GPU to use."""
+    if args._n_gpu is not None:
+        return int(args._n_gpu)
+    if importlib.util.find_spec("trainer_dist") is None:
+        return 0
+    return int(args.n_gpu)
+
+
+def parallel_mode(args: Any) -> ParallelMode:
+    mode = device_setup(args).parallel_mode
+    value = getattr(mode, "value", mode)
+    if value in (ParallelMode.NOT_PARALLEL.value, ParallelMode.NOT_DISTRIBUTED.value):
+        # Recomputed from n_gpu, which the Trainer may override (`args._n_gpu = 1`).
+        return ParallelMode.NOT_DISTRIBUTED if args.n_gpu > 1 else ParallelMode.NOT_PARALLEL
+    return ParallelMode(value)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def rank_info(args: Any, state_attr: str, env_var: str, default: int) -> int:
+    """From the cached distributed state when devices were set up, else from `env_var`."""
+    setup = args._device_setup
+    state = getattr(setup, "distributed_state", None) if setup is not None else None
+    if state is not None:
+        return int(getattr(state, state_attr))
+    return _env_int(env_var, default)
+
+
+def current_verbosity() -> int:
+    return logging.getLogger(VERBOSITY_LOGGER).getEffectiveLevel()

@@ -1,0 +1,657 @@
+"""`TrainingArguments`: every transformers 5.x field, normalised and validated at construction.
+
+Nothing here imports torch. The torch-side properties (`device`, `n_gpu`, `parallel_mode`,
+`distributed_state`) import `trainer_dist` on first use and cache its answer on the
+instance in the private attrs field `_device_setup` (excluded from init, eq, repr and to_dict).
+
+Checks that need the hardware are left to `trainer_dist.devices.setup_devices`:
+- `bf16`/`bf16_full_eval` without `use_cpu` on a machine with no bf16 GPU (ValueError upstream);
+- `tf32=True` without TF32 support (ValueError upstream), and switching TF32 on or off;
+- the torch_compile backend on HPU ("hpu_backend") or Neuron ("neuron"): here it is "inductor";
+- `dataloader_multiprocessing_context="fork"` on MPS with more than one worker;
+- accelerate `PartialState` creation and `accelerator_config.use_configured_state`;
+- DeepSpeed: building `hf_deepspeed_config` / `deepspeed_plugin` from `deepspeed`;
+- XLA FSDP dtype conversion of `fsdp_config["xla_fsdp_settings"]`.
+"""
+
+# ruff: noqa: RUF009, RUF036
+# RUF009: `arg()` returns an attrs field, not a shared default. RUF036: union member order
+# mirrors transformers, and the parser's union rules (HfArgumentParser's) depend on it.
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+
+from trainer_args import runtime, serialization_core, validation
+from trainer_args.accelerator_config import AcceleratorConfig
+from trainer_args.enums import (
+    LOG_LEVELS,
+    DebugOption,
+    HubStrategy,
+    IntervalStrategy,
+    OptimizerNames,
+    ParallelMode,
+    SaveStrategy,
+    SchedulerType,
+)
+from trainer_args.fields import arg
+
+__all__ = ["TrainingArguments"]
+
+_T = TypeVar("_T", bound="TrainingArguments")
+_LOG_LEVEL_NAMES = list(LOG_LEVELS)
+_TOKENS_SEEN = ("all", "non_padding", "no")
+
+
+def _tokens_seen_check(value: object) -> str | None:
+    if isinstance(value, bool) or value in _TOKENS_SEEN:
+        return None
+    return f"must be one of {list(_TOKENS_SEEN)} or a bool"
+
+
+@attrs.define(slots=False, repr=False, on_setattr=attrs.setters.NO_OP)
+class TrainingArguments:
+    """The arguments of a training run, field for field those of transformers 5.x."""
+
+    # Fields whose value may be a JSON string starting with "{" (parsed at construction).
+    _VALID_DICT_FIELDS = [  # noqa: RUF012 - a plain class attribute, as in transformers
+        "accelerator_config",
+        "fsdp_config",
+        "deepspeed",
+        "activation_checkpointing_kwargs",
+        "gradient_checkpointing_kwargs",
+        "lr_scheduler_kwargs",
+    ]
+
+    # --- output, duration, batch size
+    output_dir: str | None = arg(
+        None, help="Folder for checkpoints and the final model; default 'trainer_output'."
+    )
+    per_device_train_batch_size: int = arg(8, help="Training micro-batch size per device.")
+    num_train_epochs: float = arg(
+        3.0, help="Number of training epochs; a fraction trains part of the last one."
+    )
+    max_steps: int = arg(
+        -1, help="If > 0, total number of optimizer steps (overrides num_train_epochs)."
+    )
+    # --- learning rate and schedule
+    learning_rate: float = arg(5e-5, help="Initial (peak) learning rate.")
+    lr_scheduler_type: SchedulerType | str = arg(
+        "linear", help="Learning-rate schedule, see SchedulerType."
+    )
+    lr_scheduler_kwargs: dict | str | None = arg(
+        None, help="Extra keyword arguments for the schedule (dict or JSON)."
+    )  # type: ignore[type-arg]
+    warmup_steps: float = arg(
+        0, help="Warmup length: >= 1 is a step count, < 1 a ratio of the total steps."
+    )
+    # --- optimizer
+    optim: OptimizerNames | str = arg(
+        "adamw_torch_fused", help="Optimizer name, see OptimizerNames."
+    )
+    optim_args: str | None = arg(None, help="Extra optimizer options as 'key=value,key2=value2'.")
+    weight_decay: float = arg(0.0, help="Decoupled weight decay (not applied to biases and norms).")
+    adam_beta1: float = arg(0.9, help="Adam beta1.")
+    adam_beta2: float = arg(0.999, help="Adam beta2.")
+    adam_epsilon: float = arg(1e-8, help="Adam epsilon.")
+    optim_target_modules: None | str | list[str] = arg(
+        None, help="Modules (names or regex) for GaLore/APOLLO optimizers."
+    )
+    # --- stability
+    gradient_accumulation_steps: int = arg(1, help="Micro-batches accumulated per optimizer step.")
+    average_tokens_across_devices: bool = arg(
+        True, help="All-reduce the token count so the loss is normalised globally."
+    )
+    max_grad_norm: float = arg(1.0, help="Gradient clipping norm; 0 disables clipping.")
+    label_smoothing_factor: float = arg(0.0, help="Label smoothing factor; 0 disables it.")
+    # --- precision
+    bf16: bool = arg(False, help="bf16 mixed precision training.")
+    fp16: bool = arg(False, help="fp16 mixed precision training.")
+    bf16_full_eval: bool = arg(False, help="Run evaluation with the model cast to bf16.")
+    fp16_full_eval: bool = arg(False, help="Run evaluation with the model cast to fp16.")
+    tf32: bool | None = arg(None, help="Switch TF32 matmuls on or off; None leaves them alone.")
+    # --- activation checkpointing
+    activation_checkpointing: bool | None = arg(
+        None, help="Activation checkpointing: less memory, slower backward.", nargs="?", const=True
+    )
+    activation_checkpointing_kwargs: dict[str, Any] | str | None = arg(
+        None, help="Options for activation checkpointing (every_n_layers, offload, ...)."
+    )
+    gradient_checkpointing: bool | None = arg(
+        None, help="Deprecated alias of activation_checkpointing.", nargs="?", const=True
+    )
+    gradient_checkpointing_kwargs: dict[str, Any] | str | None = arg(
+        None, help="Deprecated alias of activation_checkpointing_kwargs."
+    )
+    # --- compilation and kernels
+    torch_compile: bool = arg(False, help="Compile the model with torch.compile.")
+    torch_compile_backend: str | None = arg(
+        None, help="torch.compile backend; setting it turns torch_compile on."
+    )
+    torch_compile_mode: str | None = arg(
+        None, help="torch.compile mode; setting it turns torch_compile on."
+    )
+    use_liger_kernel: bool = arg(False, help="Patch the model with Liger kernels.")
+    liger_kernel_config: dict[str, bool] | None = arg(
+        None, help="Options for the Liger kernel patcher."
+    )
+    use_cache: bool = arg(False, help="Value of model.config.use_cache during training.")
+    neftune_noise_alpha: float | None = arg(
+        None, help="NEFTune embedding noise scale; None disables it."
+    )
+    torch_empty_cache_steps: int | None = arg(
+        None, help="Empty the device cache every N steps; None never."
+    )
+    auto_find_batch_size: bool = arg(
+        False, help="Retry with a smaller batch size after an out-of-memory error."
+    )
+    # --- logging
+    logging_strategy: IntervalStrategy | str = arg(
+        "steps", help="When to log: 'no', 'steps' or 'epoch'."
+    )
+    logging_steps: float = arg(
+        500, help="Log every N steps; a value < 1 is a ratio of the total steps."
+    )
+    logging_first_step: bool = arg(False, help="Also log after the first step.")
+    log_on_each_node: bool = arg(
+        True, help="Log on the main process of every node, not only of node 0."
+    )
+    logging_nan_inf_filter: bool = arg(True, help="Leave NaN/Inf losses out of the logged loss.")
+    include_num_input_tokens_seen: str | bool = arg(
+        "no",
+        help="Count input tokens seen: 'all', 'non_padding' or 'no'.",
+        check=_tokens_seen_check,
+    )
+    log_level: str = arg("passive", help="Log level of the main process.", choices=_LOG_LEVEL_NAMES)
+    log_level_replica: str = arg(
+        "warning", help="Log level of replica processes.", choices=_LOG_LEVEL_NAMES
+    )
+    disable_tqdm: bool | None = arg(
+        None, help="Disable progress bars; default: on when the log level is above WARNING."
+    )
+    # --- experiment tracking
+    report_to: None | str | list[str] = arg(
+        "none", help="Integrations to report to: a name, a list, 'all' or 'none'."
+    )
+    run_name: str | None = arg(None, help="Run name shown by trackers.")
+    project: str = arg("huggingface", help="Project name (Trackio).")
+    trackio_space_id: str | None = arg(None, help="Trackio Space id for live logging.")
+    trackio_bucket_id: str | None = arg(None, help="Trackio bucket id.")
+    trackio_static_space_id: str | None | Literal[False] = arg(
+        None, help="Trackio static Space id; False disables the static Space."
+    )
+    # --- evaluation
+    eval_strategy: IntervalStrategy | str = arg(
+        "no", help="When to evaluate: 'no', 'steps' or 'epoch'."
+    )
+    eval_steps: float | None = arg(
+        None, help="Evaluate every N steps (default logging_steps); < 1 is a ratio."
+    )
+    eval_delay: float = arg(0, help="Steps or epochs to wait before the first evaluation.")
+    per_device_eval_batch_size: int = arg(8, help="Evaluation batch size per device.")
+    prediction_loss_only: bool = arg(False, help="Return only the loss from evaluate and predict.")
+    eval_on_start: bool = arg(False, help="Evaluate once before training starts.")
+    eval_do_concat_batches: bool = arg(
+        True, help="Concatenate eval outputs across batches (else keep a list)."
+    )
+    eval_use_gather_object: bool = arg(
+        False, help="Gather arbitrary Python objects across processes in eval."
+    )
+    eval_accumulation_steps: int | None = arg(
+        None, help="Move eval outputs to the CPU every N steps."
+    )
+    include_for_metrics: list[str] = arg(
+        factory=list, help="Extra inputs for compute_metrics: 'inputs', 'loss'."
+    )
+    batch_eval_metrics: bool = arg(False, help="Call compute_metrics once per batch.")
+    # --- checkpoints
+    save_only_model: bool = arg(
+        False, help="Save only the model in checkpoints (no optimizer, scheduler or RNG)."
+    )
+    save_strategy: SaveStrategy | str = arg(
+        "steps", help="When to save: 'no', 'steps', 'epoch' or 'best'."
+    )
+    save_steps: float = arg(
+        500, help="Save every N steps; a value < 1 is a ratio of the total steps."
+    )
+    save_on_each_node: bool = arg(
+        False, help="Save on the main process of every node, not only of node 0."
+    )
+    save_total_limit: int | None = arg(
+        None, help="Keep at most N checkpoints (the best and latest are kept)."
+    )
+    enable_jit_checkpoint: bool = arg(False, help="Save a checkpoint and stop on SIGTERM.")
+    # --- hub
+    push_to_hub: bool = arg(False, help="Push the model to the Hub when it is saved.")
+    hub_token: str | None = arg(None, help="Hub token (masked in to_dict and repr).")
+    hub_private_repo: bool | None = arg(None, help="Create the Hub repository as private.")
+    hub_model_id: str | None = arg(None, help="Hub repository id; default: the name of output_dir.")
+    hub_strategy: HubStrategy | str = arg(
+        "every_save", help="What to push and when, see HubStrategy."
+    )
+    hub_always_push: bool = arg(False, help="Push even when the previous push has not finished.")
+    hub_revision: str | None = arg(None, help="Hub branch or revision to push to.")
+    # --- best model
+    load_best_model_at_end: bool = arg(False, help="Load the best checkpoint when training ends.")
+    metric_for_best_model: str | None = arg(
+        None, help="Metric that picks the best model; default 'loss'."
+    )
+    greater_is_better: bool | None = arg(
+        None, help="Whether a larger metric is better; default from the metric name."
+    )
+    # --- resuming and reproducibility
+    ignore_data_skip: bool = arg(False, help="On resume, do not skip the batches already seen.")
+    restore_callback_states_from_checkpoint: bool = arg(
+        False, help="On resume, restore callback states."
+    )
+    full_determinism: bool = arg(
+        False, help="Enable full determinism (slower) instead of only seeding."
+    )
+    seed: int = arg(42, help="Random seed set at the start of training.")
+    data_seed: int | None = arg(None, help="Seed of the data sampler; default: seed.")
+    use_cpu: bool = arg(False, help="Train on the CPU even when an accelerator is available.")
+    # --- accelerate
+    accelerator_config: dict | str | None = arg(  # type: ignore[type-arg]
+        None,
+        help="accelerate options (dict, JSON string or JSON file path).",
+        accepts=dict | str | AcceleratorConfig | None,
+    )
+    parallelism_config: Any | None = arg(None, help="An accelerate ParallelismConfig.")
+    # --- data loading
+    dataloader_drop_last: bool = arg(False, help="Drop the last incomplete batch.")
+    dataloader_num_workers: int = arg(
+        0, help="DataLoader worker processes; 0 loads in the main process."
+    )
+    dataloader_pin_memory: bool = arg(True, help="Pin DataLoader memory.")
+    dataloader_persistent_workers: bool = arg(
+        False, help="Keep DataLoader workers alive between epochs."
+    )
+    dataloader_prefetch_factor: int | None = arg(
+        None, help="Batches prefetched per worker (needs workers > 0)."
+    )
+    dataloader_multiprocessing_context: str | None = arg(
+        None, help="Worker start method.", choices=["fork", "spawn", "forkserver"]
+    )
+    dataloader_in_order: bool = arg(True, help="Yield batches in dispatch order.")
+    remove_unused_columns: bool = arg(
+        True, help="Drop dataset columns the model's forward does not take."
+    )
+    label_names: list[str] | None = arg(None, help="Input keys that hold the labels.")
+    train_sampling_strategy: str = arg(
+        "random",
+        help="Training sampler.",
+        choices=["random", "sequential", "group_by_length", "batch_rebalance"],
+    )
+    length_column_name: str = arg(
+        "length", help="Column with precomputed lengths for length-based samplers."
+    )
+    # --- DDP
+    ddp_find_unused_parameters: bool | None = arg(None, help="DDP find_unused_parameters.")
+    ddp_bucket_cap_mb: int | None = arg(None, help="DDP bucket_cap_mb.")
+    ddp_broadcast_buffers: bool | None = arg(None, help="DDP broadcast_buffers.")
+    ddp_static_graph: bool | None = arg(None, help="DDP static_graph.")
+    ddp_backend: str | None = arg(
+        None,
+        help="Process group backend.",
+        choices=["nccl", "gloo", "mpi", "xccl", "hccl", "cncl", "mccl"],
+    )
+    ddp_timeout: int = arg(1800, help="Process group timeout in seconds.")
+    # --- FSDP and DeepSpeed
+    fsdp: str | None = arg(
+        None,
+        help="Enable FSDP (True); legacy option strings are translated.",
+        nargs="?",
+        const=True,
+        accepts=bool | str | list[str] | None,
+    )
+    fsdp_config: dict[str, Any] | str | None = arg(
+        None, help="FSDP options (dict, JSON string or JSON file path)."
+    )
+    deepspeed: dict | str | None = arg(
+        None, help="DeepSpeed config (dict, JSON string or JSON file path)."
+    )  # type: ignore[type-arg]
+    # --- debugging and script flags
+    debug: str | list[DebugOption] = arg(
+        "",
+        help="Debug features, space separated: underflow_overflow, tpu_metrics_debug.",
+        accepts=str | list[DebugOption] | None,
+    )
+    skip_memory_metrics: bool = arg(True, help="Skip the memory metrics.")
+    do_train: bool = arg(False, help="Script flag: run training.")
+    do_eval: bool = arg(False, help="Script flag: run evaluation.")
+    do_predict: bool = arg(False, help="Script flag: run prediction.")
+    resume_from_checkpoint: str | None = arg(
+        None, help="Script flag: checkpoint folder to resume from."
+    )
+    local_rank: int = arg(-1, help="Legacy launcher argument; use local_process_index.")
+
+    # --- derived, not user-facing (init=False: left out of to_dict, the parser and the schema)
+    mixed_precision: str = attrs.field(default="no", init=False, eq=False)
+    fsdp_plugin_args: dict[str, Any] | None = attrs.field(default=None, init=False, eq=False)
+    deepspeed_plugin: Any = attrs.field(default=None, init=False, eq=False)
+    _n_gpu: int | None = attrs.field(default=None, init=False, eq=False)
+    _device_setup: Any = attrs.field(default=None, init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        validation.post_init(self)
+
+    # ----------------------------------------------------------------- repr
+    def __str__(self) -> str:
+        items = serialization_core.plain_fields(self)
+        items = {k: f"<{k.upper()}>" if k.endswith("_token") else v for k, v in items.items()}
+        body = "".join(f"{k}={v},\n" for k, v in sorted(items.items()))
+        return f"{type(self).__name__}(\n{body})"
+
+    __repr__ = __str__
+
+    # ------------------------------------------------------------ batch sizes
+    @property
+    def train_batch_size(self) -> int:
+        """Batch size per process step: per-device size times the DataParallel GPU count."""
+        return self.per_device_train_batch_size * max(1, runtime.n_gpu_hint(self))
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.per_device_eval_batch_size * max(1, runtime.n_gpu_hint(self))
+
+    @property
+    def ddp_timeout_delta(self) -> timedelta:
+        return timedelta(seconds=self.ddp_timeout)
+
+    # ------------------------------------------------- torch side (trainer_dist)
+    @property
+    def device(self) -> Any:
+        """The torch.device of this process (needs trainer-dist)."""
+        return runtime.device_setup(self).device
+
+    @property
+    def n_gpu(self) -> int:
+        """GPUs used by this process (> 1 only for single-process DataParallel)."""
+        if self._n_gpu is None:
+            self._n_gpu = int(runtime.device_setup(self).n_gpu)
+        return self._n_gpu
+
+    @property
+    def parallel_mode(self) -> ParallelMode:
+        return runtime.parallel_mode(self)
+
+    @property
+    def distributed_state(self) -> Any:
+        """accelerate's PartialState for this process (needs trainer-dist)."""
+        return runtime.device_setup(self).distributed_state
+
+    # --------------------------------------------- ranks (launcher env vars)
+    @property
+    def world_size(self) -> int:
+        return runtime.rank_info(self, "num_processes", "WORLD_SIZE", 1)
+
+    @property
+    def process_index(self) -> int:
+        return runtime.rank_info(self, "process_index", "RANK", 0)
+
+    @property
+    def local_process_index(self) -> int:
+        return runtime.rank_info(self, "local_process_index", "LOCAL_RANK", 0)
+
+    @property
+    def should_log(self) -> bool:
+        index = self.local_process_index if self.log_on_each_node else self.process_index
+        return index == 0
+
+    @property
+    def should_save(self) -> bool:
+        index = self.local_process_index if self.save_on_each_node else self.process_index
+        return index == 0
+
+    @property
+    def place_model_on_device(self) -> bool | None:
+        return None
+
+    @property
+    def _no_sync_in_gradient_accumulation(self) -> bool:
+        return not self.deepspeed
+
+    def get_process_log_level(self) -> int:
+        """log_level on the logging process, log_level_replica elsewhere; passive = current level."""
+        name = self.log_level if self.should_log else self.log_level_replica
+        level = LOG_LEVELS[name]
+        return runtime.current_verbosity() if level == -1 else level
+
+    @contextlib.contextmanager
+    def main_process_first(self, local: bool = True, desc: str = "work") -> Iterator[None]:
+        """Run the body on the (local) main process first; a no-op on one process."""
+        if self.world_size <= 1:
+            yield
+            return
+        state = self.distributed_state
+        with state.local_main_process_first() if local else state.main_process_first():
+            yield
+
+    def get_warmup_steps(self, num_training_steps: int) -> int:
+        if self.warmup_steps >= 1:
+            return int(self.warmup_steps)
+        return math.ceil(num_training_steps * self.warmup_steps)
+
+    # ---------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """The init fields in declaration order, JSON-ready as transformers' to_dict."""
+        return serialization_core.to_dict(self)
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_sanitized_dict(self) -> dict[str, Any]:
+        """to_dict plus batch sizes, with every non bool/int/float/str value str()-ed (for hparams)."""
+        d = {
+            **self.to_dict(),
+            "train_batch_size": self.train_batch_size,
+            "eval_batch_size": self.eval_batch_size,
+        }
+        return {k: v if type(v) in (bool, int, float, str) else str(v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls: type[_T], data: dict[str, Any], allow_unknown: bool = False) -> _T:
+        """Build from a to_dict()-style mapping; unknown keys raise unless allow_unknown."""
+        from trainer_args.serialization import from_dict
+
+        return from_dict(cls, data, allow_unknown=allow_unknown)
+
+    def to_json_file(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_text(self.to_json_string() + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_json_file(
+        cls: type[_T], path: str | os.PathLike[str], allow_unknown: bool = False
+    ) -> _T:
+        from trainer_args.serialization import load_json
+
+        return cls.from_dict(load_json(path), allow_unknown=allow_unknown)
+
+    def to_yaml_file(self, path: str | os.PathLike[str]) -> None:
+        from trainer_args.serialization import dump_yaml
+
+        Path(path).write_text(dump_yaml(self.to_dict()), encoding="utf-8")
+
+    @classmethod
+    def from_yaml_file(
+        cls: type[_T], path: str | os.PathLike[str], allow_unknown: bool = False
+    ) -> _T:
+        from trainer_args.serialization import load_yaml
+
+        return cls.from_dict(load_yaml(path), allow_unknown=allow_unknown)
+
+    # ------------------------------------------------- convenience setters
+    def set_training(
+        self: _T,
+        learning_rate: float = 5e-5,
+        batch_size: int = 8,
+        weight_decay: float = 0,
+        num_epochs: float = 3,
+        max_steps: int = -1,
+        gradient_accumulation_steps: int = 1,
+        seed: int = 42,
+        activation_checkpointing: bool = False,
+        gradient_checkpointing: bool | None = None,
+    ) -> _T:
+        self.do_train = True
+        self.learning_rate = learning_rate
+        self.per_device_train_batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.num_train_epochs = num_epochs
+        self.max_steps = max_steps
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.seed = seed
+        if gradient_checkpointing is not None:
+            validation.warn_deprecated("gradient_checkpointing", "activation_checkpointing")
+            activation_checkpointing = gradient_checkpointing
+        self.activation_checkpointing = self.gradient_checkpointing = activation_checkpointing
+        return self
+
+    def set_evaluate(
+        self: _T,
+        strategy: str | IntervalStrategy = "no",
+        steps: int = 500,
+        batch_size: int = 8,
+        accumulation_steps: int | None = None,
+        delay: float | None = None,
+        loss_only: bool = False,
+    ) -> _T:
+        """Unlike transformers, delay=None keeps eval_delay a number (0): upstream's None breaks train()."""
+        self.eval_strategy = validation.to_enum("eval_strategy", strategy, IntervalStrategy)
+        validation.check_setter_steps(self.eval_strategy, steps)
+        self.do_eval = self.eval_strategy != IntervalStrategy.NO
+        self.eval_steps = steps
+        self.per_device_eval_batch_size = batch_size
+        self.eval_accumulation_steps = accumulation_steps
+        self.eval_delay = 0 if delay is None else delay
+        self.prediction_loss_only = loss_only
+        return self
+
+    def set_testing(self: _T, batch_size: int = 8, loss_only: bool = False) -> _T:
+        self.do_predict = True
+        self.per_device_eval_batch_size = batch_size
+        self.prediction_loss_only = loss_only
+        return self
+
+    def set_save(
+        self: _T,
+        strategy: str | IntervalStrategy = "steps",
+        steps: int = 500,
+        total_limit: int | None = None,
+        on_each_node: bool = False,
+    ) -> _T:
+        self.save_strategy = validation.to_enum("save_strategy", strategy, SaveStrategy)
+        validation.check_setter_steps(self.save_strategy, steps)
+        self.save_steps = steps
+        self.save_total_limit = total_limit
+        self.save_on_each_node = on_each_node
+        return self
+
+    def set_logging(
+        self: _T,
+        strategy: str | IntervalStrategy = "steps",
+        steps: int = 500,
+        report_to: str | list[str] = "none",
+        level: str = "passive",
+        first_step: bool = False,
+        nan_inf_filter: bool = False,
+        on_each_node: bool = False,
+        replica_level: str = "passive",
+    ) -> _T:
+        """Defaults differ from the field defaults, as upstream; report_to is stored as given."""
+        self.logging_strategy = validation.to_enum("logging_strategy", strategy, IntervalStrategy)
+        validation.check_setter_steps(self.logging_strategy, steps)
+        self.logging_steps = steps
+        self.report_to = report_to
+        self.log_level = level
+        self.logging_first_step = first_step
+        self.logging_nan_inf_filter = nan_inf_filter
+        self.log_on_each_node = on_each_node
+        self.log_level_replica = replica_level
+        return self
+
+    def set_push_to_hub(
+        self: _T,
+        model_id: str,
+        strategy: str | HubStrategy = "every_save",
+        token: str | None = None,
+        private_repo: bool | None = None,
+        always_push: bool = False,
+        revision: str | None = None,
+    ) -> _T:
+        self.push_to_hub = True
+        self.hub_model_id = model_id
+        self.hub_strategy = validation.to_enum("hub_strategy", strategy, HubStrategy)
+        self.hub_token = token
+        self.hub_private_repo = private_repo
+        self.hub_always_push = always_push
+        self.hub_revision = revision
+        return self
+
+    def set_optimizer(
+        self: _T,
+        name: str | OptimizerNames = "adamw_torch",
+        learning_rate: float = 5e-5,
+        weight_decay: float = 0,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        args: str | None = None,
+    ) -> _T:
+        self.optim = validation.to_enum("optim", name, OptimizerNames)
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.adam_beta1 = beta1
+        self.adam_beta2 = beta2
+        self.adam_epsilon = epsilon
+        self.optim_args = args
+        return self
+
+    def set_lr_scheduler(
+        self: _T,
+        name: str | SchedulerType = "linear",
+        num_epochs: float = 3.0,
+        max_steps: int = -1,
+        warmup_steps: float = 0,
+    ) -> _T:
+        self.lr_scheduler_type = validation.to_enum("lr_scheduler_type", name, SchedulerType)
+        self.num_train_epochs = num_epochs
+        self.max_steps = max_steps
+        self.warmup_steps = warmup_steps
+        return self
+
+    def set_dataloader(
+        self: _T,
+        train_batch_size: int = 8,
+        eval_batch_size: int = 8,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        pin_memory: bool = True,
+        persistent_workers: bool = False,
+        prefetch_factor: int | None = None,
+        multiprocessing_context: str | None = None,
+        in_order: bool = True,
+        auto_find_batch_size: bool = False,
+        ignore_data_skip: bool = False,
+        sampler_seed: int | None = None,
+    ) -> _T:
+        self.per_device_train_batch_size = train_batch_size
+        self.per_device_eval_batch_size = eval_batch_size
+        self.dataloader_drop_last = drop_last
+        self.dataloader_num_workers = num_workers
+        self.dataloader_pin_memory = pin_memory
+        self.dataloader_persistent_workers = persistent_workers
+        self.dataloader_prefetch_factor = prefetch_factor
+        self.dataloader_multiprocessing_context = multiprocessing_context
+        self.dataloader_in_order = in_order
+        self.auto_find_batch_size = auto_find_batch_size
+        self.ignore_data_skip = ignore_data_skip
+        self.data_seed = sampler_seed
+        return self
