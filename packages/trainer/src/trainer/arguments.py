@@ -1,0 +1,78 @@
+"""A job's `args:` plus command-line overrides -> one checked `TrainingArguments`.
+
+The job's values become the parser's defaults, so any `--field value` on the command line
+wins, and both pass through the same conversion (`trainer_args.ArgumentParser`). Mistakes
+become `JobError`s naming the job line or the flag, with the closest field name suggested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import attrs
+
+from trainer.jobs import Job, JobError, suggest
+
+__all__ = ["arguments_class", "build_arguments", "field_names"]
+
+
+def arguments_class(job: Job) -> type:
+    """`Seq2SeqTrainingArguments` for `trainer: seq2seq` jobs, `TrainingArguments` otherwise."""
+    from trainer_args import Seq2SeqTrainingArguments, TrainingArguments
+
+    return Seq2SeqTrainingArguments if job.trainer == "seq2seq" else TrainingArguments
+
+
+def field_names(cls: type) -> list[str]:
+    """The constructor fields of an attrs (or dataclass) arguments class."""
+    if attrs.has(cls):
+        return [field.name for field in attrs.fields(cls) if field.init]
+    import dataclasses
+
+    return [field.name for field in dataclasses.fields(cls) if field.init]
+
+
+def build_arguments(job: Job, overrides: Sequence[str] = ()) -> Any:
+    """The job's `args:` with `overrides` (`--field value ...`) applied on top."""
+    from trainer_args import ValidationError
+
+    cls = arguments_class(job)
+    names = field_names(cls)
+    for key in job.args:
+        if key not in names:
+            raise JobError(
+                f"{job.where(key)}: {key!r} is not a {cls.__name__} field{suggest(key, names)}"
+            )
+    parser = _parser(cls, job)
+    parser.set_defaults(**job.args)
+    namespace, unknown = parser.parse_known_args(list(overrides))
+    if unknown:
+        flag = next((item for item in unknown if item.startswith("-")), unknown[0])
+        name = flag.lstrip("-").split("=")[0].replace("-", "_")
+        raise JobError(f"unknown option {flag!r}{suggest(name, names, prefix='--')}")
+    values = {key: value for key, value in vars(namespace).items() if key in names}
+    try:
+        return cls(**values)
+    except (ValidationError, ValueError, TypeError) as error:
+        raise JobError(_locate(str(error), job)) from None
+
+
+def _parser(cls: type, job: Job) -> Any:
+    """trainer_args' parser, raising `JobError` instead of exiting on a bad value."""
+    from trainer_args import ArgumentParser
+
+    class _JobArgumentParser(ArgumentParser):  # type: ignore[misc,valid-type]
+        def error(self, message: str) -> NoReturn:
+            raise JobError(_locate(message, job))
+
+    return _JobArgumentParser(cls, prog=f"trainer train {job.source}", add_help=False)
+
+
+def _locate(message: str, job: Job) -> str:
+    """Prefix the job line of the field an error message names (`--max_steps` or `max_steps`)."""
+    for key in sorted(job.args, key=len, reverse=True):
+        if re.search(rf"(?<![\w-])(--)?{re.escape(key)}(?![\w-])", message):
+            return f"{job.where(key)}: {message}"
+    return f"{job.source}: {message}"
