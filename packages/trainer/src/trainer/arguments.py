@@ -7,7 +7,6 @@ become `JobError`s naming the job line or the flag, with the closest field name 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -46,33 +45,28 @@ def build_arguments(job: Job, overrides: Sequence[str] = ()) -> Any:
                 f"{job.where(key)}: {key!r} is not a {cls.__name__} field{suggest(key, names)}"
             )
     parser = _parser(cls, job)
-    parser.set_defaults(**job.args)
-    namespace, unknown = parser.parse_known_args(list(overrides))
+    _, unknown = parser.parse_known_args(list(overrides))
     if unknown:
         flag = next((item for item in unknown if item.startswith("-")), unknown[0])
         name = flag.lstrip("-").split("=")[0].replace("-", "_")
         raise JobError(f"unknown option {flag!r}{suggest(name, names, prefix='--')}")
-    values = {key: value for key, value in vars(namespace).items() if key in names}
+    # Only the flags actually given override the job; both go through the same checks.
+    values = {**job.args, **parser.parse_overrides(list(overrides))}
     try:
-        return cls(**values)
-    except (ValidationError, ValueError, TypeError) as error:
-        raise JobError(_locate(str(error), job)) from None
+        (arguments,) = parser.parse_dict(values)
+    except ValidationError as error:
+        fields = [item.field.split(".")[0] for item in error.errors]
+        where = next((job.where(f) for f in fields if f in job.args), job.source)
+        raise JobError(f"{where}: {error}") from None
+    return arguments
 
 
 def _parser(cls: type, job: Job) -> Any:
-    """trainer_args' parser, raising `JobError` instead of exiting on a bad value."""
+    """trainer_args' parser, raising `JobError` instead of exiting on a bad flag value."""
     from trainer_args import ArgumentParser
 
     class _JobArgumentParser(ArgumentParser):  # type: ignore[misc,valid-type]
         def error(self, message: str) -> NoReturn:
-            raise JobError(_locate(message, job))
+            raise JobError(message)
 
     return _JobArgumentParser(cls, prog=f"trainer train {job.source}", add_help=False)
-
-
-def _locate(message: str, job: Job) -> str:
-    """Prefix the job line of the field an error message names (`--max_steps` or `max_steps`)."""
-    for key in sorted(job.args, key=len, reverse=True):
-        if re.search(rf"(?<![\w-])(--)?{re.escape(key)}(?![\w-])", message):
-            return f"{job.where(key)}: {message}"
-    return f"{job.source}: {message}"
