@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = ["FieldError", "ValidationError", "closest"]
 
+_MAX_LISTED = 20
+
 
 def closest(word: object, candidates: Iterable[object]) -> str | None:
     """The candidate nearest to `word` (difflib), or None when nothing is close."""
@@ -39,7 +41,7 @@ class FieldError:
 
     def __str__(self) -> str:
         text = f"{self.field}={self.value!r}: {self.message}"
-        if self.allowed is not None and str(self.allowed) not in self.message:
+        if self._show_allowed() and self.allowed is not None:
             allowed = self.allowed if isinstance(self.allowed, str) else list(self.allowed)
             text += f" (allowed: {allowed})"
         if self.suggestion is not None:
@@ -48,6 +50,12 @@ class FieldError:
 
     def __repr__(self) -> str:
         return f"FieldError({self!s})"
+
+    def _show_allowed(self) -> bool:
+        """List the allowed values unless the message already does or there are too many to read."""
+        if self.allowed is None or str(self.allowed) in self.message:
+            return False
+        return isinstance(self.allowed, str) or len(self.allowed) <= _MAX_LISTED
 
 
 class ValidationError(ValueError):

@@ -309,6 +309,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_overrides(self, args: list[str]) -> dict[str, Any]:
         """Only the fields given in `args`, converted as on the command line (for config merging)."""
+        self._reject_unknown_flags(args)
         saved = {action: action.default for action in self._actions}
         try:
             for action in self._actions:
@@ -318,3 +319,14 @@ class ArgumentParser(argparse.ArgumentParser):
             for action, default in saved.items():
                 action.default = default
         return dict(vars(namespace))
+
+    def _reject_unknown_flags(self, args: list[str]) -> None:
+        """A usage error (exit 2) naming the closest known flag for a misspelt one."""
+        options = [s for action in self._actions for s in action.option_strings]
+        for token in args:
+            flag = token.split("=", 1)[0]
+            if flag.startswith("--") and flag not in options:
+                hint = closest(flag, options)
+                self.error(
+                    f"unrecognized argument {flag}" + (f"; did you mean {hint}?" if hint else "")
+                )

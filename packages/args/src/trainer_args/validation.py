@@ -13,6 +13,7 @@ import logging
 import os
 import typing
 import warnings
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -52,9 +53,10 @@ ENUM_FIELDS: dict[str, type[Enum]] = {
 
 
 def post_init(args: Any) -> None:
-    _raise_if(collect_type_errors(args))
+    errors = collect_type_errors(args)
+    # Enum conversion does not depend on the defaults, so its errors are reported with the type errors.
+    _raise_if(errors + _coerce_enums(args, skip={e.field for e in errors}))
     _defaults(args)
-    _coerce_enums(args)
     _derive(args)
     _normalise_report_to(args)
     _raise_if(collect_rule_errors(args))
@@ -181,18 +183,25 @@ def _rename(error: FieldError, field: str) -> FieldError:
     return FieldError(field, error.value, error.message, error.allowed, error.suggestion)
 
 
-def _coerce_enums(args: Any) -> None:
+def _coerce_enums(args: Any, skip: set[str]) -> list[FieldError]:
+    """Convert the enum fields (and `debug`) in place; return the errors instead of raising."""
     errors: list[FieldError] = []
-    for name, enum_cls in ENUM_FIELDS.items():
+    converters: dict[str, Callable[[Any], Any]] = {
+        name: _enum_converter(name) for name in ENUM_FIELDS
+    }
+    converters["debug"] = _debug_options
+    for name, convert in converters.items():
+        if name in skip:
+            continue
         try:
-            setattr(args, name, to_enum(name, getattr(args, name), enum_cls))
+            setattr(args, name, convert(getattr(args, name)))
         except ValidationError as exc:
             errors += exc.errors
-    try:
-        args.debug = _debug_options(args.debug)
-    except ValidationError as exc:
-        errors += exc.errors
-    _raise_if(errors)
+    return errors
+
+
+def _enum_converter(name: str) -> Callable[[Any], Any]:
+    return lambda value: to_enum(name, value, ENUM_FIELDS[name])
 
 
 def _debug_options(value: Any) -> list[DebugOption]:
