@@ -25,6 +25,7 @@ __all__ = [
     "reverse_collator",
     "reverse_data",
     "reverse_metrics",
+    "reverse_model",
 ]
 
 PAD_ID, START_ID, EOS_ID = 0, 1, 2
@@ -70,6 +71,27 @@ def reverse_data(train_size: int = 4000, eval_size: int = 200) -> Datasets:
     return Datasets(
         train=ReversedStrings(train_size, seed=0), eval=ReversedStrings(eval_size, seed=1)
     )
+
+
+def reverse_model(
+    d_model: int = 64, num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 128
+) -> Any:
+    """trainer_seq2seq's tiny encoder-decoder, sized and tokenised for this task."""
+    from trainer_seq2seq.models import TinySeq2Seq, TinySeq2SeqConfig
+
+    config = TinySeq2SeqConfig(
+        vocab_size=VOCAB_SIZE,
+        d_model=d_model,
+        num_heads=num_heads,
+        num_encoder_layers=num_layers,
+        num_decoder_layers=num_layers,
+        dim_feedforward=dim_feedforward,
+        max_position_embeddings=16,
+        pad_token_id=PAD_ID,
+        eos_token_id=EOS_ID,
+        decoder_start_token_id=START_ID,
+    )
+    return TinySeq2Seq(config)
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
