@@ -1,0 +1,308 @@
+"""`TrainerCallback` (the events a callback can hook) and `CallbackHandler` (calls them in order)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from trainer_loop.state import TrainerControl, TrainerState
+
+__all__ = ["EVENTS", "CallbackHandler", "TrainerCallback"]
+
+logger = logging.getLogger(__name__)
+
+# Every event of transformers 5.x, in the order they are declared there.
+EVENTS: tuple[str, ...] = (
+    "on_init_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_step_begin",
+    "on_pre_optimizer_step",
+    "on_optimizer_step",
+    "on_substep_end",
+    "on_step_end",
+    "on_evaluate",
+    "on_predict",
+    "on_save",
+    "on_log",
+    "on_prediction_step",
+    "on_push_begin",
+)
+
+
+class TrainerCallback:
+    """Hooks into the training loop. Every event is a no-op here; override the ones you need.
+
+    Each event receives `(args, state, control, **kwargs)`; kwargs always hold `model`,
+    `processing_class`, `optimizer`, `lr_scheduler`, `train_dataloader` and
+    `eval_dataloader`; `on_log` adds `logs`, `on_evaluate`/`on_predict` add `metrics`.
+    Return the (modified) `control` to replace the loop's control object, or None to keep it.
+    """
+
+    def on_init_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """End of `Trainer.__init__`."""
+
+    def on_train_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """Start of training, once the optimizer and scheduler exist."""
+
+    def on_train_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """End of training."""
+
+    def on_epoch_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """Start of an epoch."""
+
+    def on_epoch_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """End of an epoch."""
+
+    def on_step_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """Start of an optimizer step (before its first micro-batch)."""
+
+    def on_pre_optimizer_step(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """After gradient clipping, before `optimizer.step()`: gradients are complete here."""
+
+    def on_optimizer_step(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """After `optimizer.step()`, before the gradients are zeroed."""
+
+    def on_substep_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """After each micro-batch of a gradient-accumulation group but the last."""
+
+    def on_step_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """End of an optimizer step (global_step already incremented)."""
+
+    def on_evaluate(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """After an evaluation; kwargs hold `metrics`."""
+
+    def on_predict(
+        self, args: Any, state: TrainerState, control: TrainerControl, metrics: Any, **kwargs: Any
+    ) -> Any:
+        """After a successful `predict`."""
+
+    def on_save(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """After a checkpoint save."""
+
+    def on_log(self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any) -> Any:
+        """After logging; kwargs hold `logs`."""
+
+    def on_prediction_step(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """After each evaluation/prediction batch."""
+
+    def on_push_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        """Before pushing to the Hub (`push_to_hub` and checkpoint pushes)."""
+
+
+def _is_default_flow(callback: TrainerCallback) -> bool:
+    # Imported here: flow.py imports this module.
+    from trainer_loop.callbacks.flow import DefaultFlowCallback
+
+    return isinstance(callback, DefaultFlowCallback)
+
+
+class CallbackHandler(TrainerCallback):
+    """Holds the Trainer's callbacks and calls an event on each of them, in list order.
+
+    Before some events it resets control flags, as transformers does: `should_training_stop`
+    at train begin, `should_epoch_stop` at epoch begin, log/evaluate/save at step begin,
+    and the flag an event fulfils (`on_log`, `on_evaluate`, `on_save`).
+    """
+
+    def __init__(
+        self,
+        callbacks: list[Any],
+        model: Any,
+        processing_class: Any,
+        optimizer: Any,
+        lr_scheduler: Any,
+    ) -> None:
+        self.callbacks: list[TrainerCallback] = []
+        for callback in callbacks:
+            self.add_callback(callback)
+        self.model = model
+        self.processing_class = processing_class
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
+        self.train_dataloader: Any = None
+        self.eval_dataloader: Any = None
+
+        if not any(_is_default_flow(cb) for cb in self.callbacks):
+            logger.warning(
+                "The Trainer will not work properly if you don't have a `DefaultFlowCallback` in its callbacks. You\n"
+                + "should add one before training with `trainer.add_callback(DefaultFlowCallback). The current list of"
+                + "callbacks is\n:"
+                + self.callback_list
+            )
+
+    def add_callback(self, callback: TrainerCallback | type[TrainerCallback]) -> None:
+        """Append a callback; a class is instantiated. A second one of the same class is added with a warning."""
+        instance = callback() if isinstance(callback, type) else callback
+        cls = callback if isinstance(callback, type) else type(callback)
+        if cls in [type(cb) for cb in self.callbacks]:
+            logger.warning(
+                f"You are adding a {cls} to the callbacks of this Trainer, but there is already one. The current"
+                + "list of callbacks is\n:"
+                + self.callback_list
+            )
+        self.callbacks.append(instance)
+
+    def pop_callback(
+        self, callback: TrainerCallback | type[TrainerCallback]
+    ) -> TrainerCallback | None:
+        """Remove and return the first callback of that class (or that instance); None if absent."""
+        for cb in self.callbacks:
+            matches = isinstance(cb, callback) if isinstance(callback, type) else cb == callback
+            if matches:
+                self.callbacks.remove(cb)
+                return cb
+        return None
+
+    def remove_callback(self, callback: TrainerCallback | type[TrainerCallback]) -> None:
+        """Remove the first callback of that class, or that instance (ValueError if it is absent)."""
+        if isinstance(callback, type):
+            for cb in self.callbacks:
+                if isinstance(cb, callback):
+                    self.callbacks.remove(cb)
+                    return
+        else:
+            self.callbacks.remove(callback)
+
+    @property
+    def callback_list(self) -> str:
+        return "\n".join(type(cb).__name__ for cb in self.callbacks)
+
+    def on_init_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_init_end", args, state, control, **kwargs)
+
+    def on_train_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        control.should_training_stop = False
+        return self.call_event("on_train_begin", args, state, control, **kwargs)
+
+    def on_train_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_train_end", args, state, control, **kwargs)
+
+    def on_epoch_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        control.should_epoch_stop = False
+        return self.call_event("on_epoch_begin", args, state, control, **kwargs)
+
+    def on_epoch_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_epoch_end", args, state, control, **kwargs)
+
+    def on_step_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        control.should_log = False
+        control.should_evaluate = False
+        control.should_save = False
+        return self.call_event("on_step_begin", args, state, control, **kwargs)
+
+    def on_pre_optimizer_step(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_pre_optimizer_step", args, state, control, **kwargs)
+
+    def on_optimizer_step(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_optimizer_step", args, state, control, **kwargs)
+
+    def on_substep_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_substep_end", args, state, control, **kwargs)
+
+    def on_step_end(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_step_end", args, state, control, **kwargs)
+
+    def on_evaluate(  # type: ignore[override]
+        self, args: Any, state: TrainerState, control: TrainerControl, metrics: Any, **kwargs: Any
+    ) -> Any:
+        control.should_evaluate = False
+        return self.call_event("on_evaluate", args, state, control, metrics=metrics, **kwargs)
+
+    def on_predict(
+        self, args: Any, state: TrainerState, control: TrainerControl, metrics: Any, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_predict", args, state, control, metrics=metrics, **kwargs)
+
+    def on_save(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        control.should_save = False
+        return self.call_event("on_save", args, state, control, **kwargs)
+
+    def on_log(  # type: ignore[override]
+        self, args: Any, state: TrainerState, control: TrainerControl, logs: Any, **kwargs: Any
+    ) -> Any:
+        control.should_log = False
+        return self.call_event("on_log", args, state, control, logs=logs, **kwargs)
+
+    def on_prediction_step(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_prediction_step", args, state, control, **kwargs)
+
+    def on_push_begin(
+        self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> Any:
+        return self.call_event("on_push_begin", args, state, control, **kwargs)
+
+    def call_event(
+        self, event: str, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        """Call `event` on every callback; a callback returning a control replaces it for the next."""
+        for callback in self.callbacks:
+            result = getattr(callback, event)(
+                args,
+                state,
+                control,
+                model=self.model,
+                processing_class=self.processing_class,
+                optimizer=self.optimizer,
+                lr_scheduler=self.lr_scheduler,
+                train_dataloader=self.train_dataloader,
+                eval_dataloader=self.eval_dataloader,
+                **kwargs,
+            )
+            if result is not None:
+                control = result
+        return control
