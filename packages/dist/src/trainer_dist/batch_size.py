@@ -70,7 +70,6 @@ def _check_call(function: Callable[..., Any], args: tuple[Any, ...]) -> None:
 
 def _run_with_retries(function: Callable[..., Any], start: int, *args: Any, **kwargs: Any) -> Any:
     batch_size = start
-    _clear_device_cache()
     _check_call(function, args)
     while True:
         if batch_size == 0:
