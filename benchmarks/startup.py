@@ -1,0 +1,154 @@
+"""Start-up: import times and time to the first optimizer step, in fresh processes.
+
+Every measurement starts a new Python process; contenders are interleaved
+(A B C A B C ...) and the median of the rounds is reported.
+
+- Import: wall time of `python -c "<import line>"`, against `python -c pass`.
+- First step: wall-clock time from just before the process is spawned to the
+  end of the first optimizer step of a tiny model (the child prints
+  `time.time()` at that moment), for a raw loop, ours and transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+IMPORTS = {
+    "python -c pass": "pass",
+    "import trainer_args": "import trainer_args",
+    "from trainer_args import TrainingArguments": "from trainer_args import TrainingArguments",
+    "from transformers import TrainingArguments": "from transformers import TrainingArguments",
+    "import trainer": "import trainer",
+    "from trainer import Trainer": "from trainer import Trainer",
+    "from transformers import Trainer": "from transformers import Trainer",
+}
+
+_MODEL = """
+import torch
+from torch import nn
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, x, labels=None):
+        pred = self.net(x).squeeze(-1)
+        return {"loss": nn.functional.mse_loss(pred, labels), "logits": pred}
+
+g = torch.Generator().manual_seed(0)
+X = torch.randn(256, 16, generator=g)
+DATA = [{"x": X[i], "labels": X[i].sum() * 0.1} for i in range(256)]
+"""
+
+RAW = (
+    _MODEL
+    + """
+import time
+model = MLP()
+loader = torch.utils.data.DataLoader(DATA, batch_size=16, shuffle=True)
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for inputs in loader:
+    loss = model(**inputs)["loss"]
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    print(time.time(), flush=True)
+    break
+"""
+)
+
+FRAMEWORK = (
+    """
+import time, sys
+from {module} import Trainer, TrainingArguments, TrainerCallback
+"""
+    + _MODEL
+    + """
+class FirstStep(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        print(time.time(), flush=True)
+        control.should_training_stop = True
+
+args = TrainingArguments(output_dir=sys.argv[1], per_device_train_batch_size=16, max_steps=5,
+                         save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True,
+                         logging_strategy="no")
+Trainer(model=MLP(), args=args, train_dataset=DATA, callbacks=[FirstStep()]).train()
+"""
+)
+
+
+def _time_process(code: str, *argv: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *argv], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _time_first_step(code: str, *argv: str) -> float:
+    start = time.time()
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], check=True, capture_output=True, text=True
+    )
+    return float(done.stdout.split()[0]) - start
+
+
+def measure_imports(rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in IMPORTS}
+    for _ in range(rounds):
+        for key, code in IMPORTS.items():
+            times[key].append(_time_process(code))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def measure_first_step(rounds: int) -> dict[str, float]:
+    scripts = {
+        "raw": RAW,
+        "ours": FRAMEWORK.format(module="trainer"),
+        "transformers": FRAMEWORK.format(module="transformers"),
+    }
+    times: dict[str, list[float]] = {k: [] for k in scripts}
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(rounds):
+            for key, code in scripts.items():
+                times[key].append(_time_first_step(textwrap.dedent(code), out))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7)
+    opts = parser.parse_args(argv)
+    imports = measure_imports(opts.rounds)
+    for key, value in imports.items():
+        print(f"[startup/import] {key:45s} {value * 1000:8.1f} ms")
+    first = measure_first_step(max(3, opts.rounds // 2))
+    for key, value in first.items():
+        print(f"[startup/first-step] {key:14s} {value:6.2f} s")
+    a, t = (
+        "from trainer_args import TrainingArguments",
+        "from transformers import TrainingArguments",
+    )
+    print(f"import trainer_args: {imports['import trainer_args'] * 1000:.0f} ms (target < 100 ms)")
+    print(
+        f"startup import TrainingArguments: ours vs transformers: {imports[t] / imports[a]:.1f}x faster"
+    )
+    b, u = "from trainer import Trainer", "from transformers import Trainer"
+    print(f"startup import Trainer: ours vs transformers: {imports[u] / imports[b]:.2f}x faster")
+    print(
+        f"startup first step: ours vs raw: {first['ours'] / first['raw']:.3f}x the time (target <= 1.15x)"
+    )
+    print(
+        f"startup first step: ours vs transformers: {first['transformers'] / first['ours']:.2f}x faster"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
