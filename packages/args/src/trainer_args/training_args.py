@@ -24,7 +24,7 @@ import math
 import os
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -72,7 +72,9 @@ class TrainingArguments:
 
     # --- output, duration, batch size
     output_dir: str | None = arg(
-        None, help="Folder for checkpoints and the final model; default 'trainer_output'."
+        None,
+        help="Folder for checkpoints and the final model; default 'trainer_output'.",
+        accepts=str | PurePath | None,
     )
     per_device_train_batch_size: int = arg(8, help="Training micro-batch size per device.")
     num_train_epochs: float = arg(
@@ -328,7 +330,7 @@ class TrainingArguments:
     do_eval: bool = arg(False, help="Script flag: run evaluation.")
     do_predict: bool = arg(False, help="Script flag: run prediction.")
     resume_from_checkpoint: str | None = arg(
-        None, help="Script flag: checkpoint folder to resume from."
+        None, help="Script flag: checkpoint folder to resume from.", accepts=str | PurePath | None
     )
     local_rank: int = arg(-1, help="Legacy launcher argument; use local_process_index.")
 
