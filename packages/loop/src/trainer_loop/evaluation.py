@@ -1,0 +1,404 @@
+"""The evaluation/prediction loop and the containers that stream its results to the CPU.
+
+Results are collected as lists and padded/concatenated once (device chunks every
+`eval_accumulation_steps`, numpy at the end) instead of re-concatenating the growing
+result at every batch; the padding rule is transformers' `nested_concat` (dim 1, -100),
+so the arrays are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from trainer_loop.data import find_batch_size, has_length
+from trainer_loop.metrics import denumpify_detensorize
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
+
+    from trainer_loop.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "EvalAccumulator",
+    "evaluation_loop",
+    "nested_concat_all",
+    "nested_detach",
+    "nested_numpify",
+    "prediction_step",
+]
+
+
+def nested_detach(tensors: Any) -> Any:
+    """Detach every tensor of a nested list/tuple/dict."""
+    if isinstance(tensors, (list, tuple)):
+        return type(tensors)(nested_detach(t) for t in tensors)
+    if isinstance(tensors, Mapping):
+        return type(tensors)({k: nested_detach(t) for k, t in tensors.items()})
+    return tensors.detach() if isinstance(tensors, torch.Tensor) else tensors
+
+
+def nested_numpify(tensors: Any) -> Any:
+    """Move a nested structure of tensors to CPU numpy arrays (bfloat16 becomes float32)."""
+    if isinstance(tensors, (list, tuple)):
+        return type(tensors)(nested_numpify(t) for t in tensors)
+    if isinstance(tensors, Mapping):
+        return type(tensors)({k: nested_numpify(t) for k, t in tensors.items()})
+    if isinstance(tensors, np.ndarray):
+        return tensors
+    t = tensors.cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.to(torch.float32)
+    return t.numpy()
+
+
+def _pad_concat(items: list[Any], padding_index: int) -> Any:
+    """Concatenate tensors/arrays on dim 0, padding dim 1 with `padding_index` when it differs.
+
+    One allocation for the whole list; the result equals folding transformers'
+    `torch_pad_and_concatenate`/`numpy_pad_and_concatenate` over the list.
+    """
+    is_torch = isinstance(items[0], torch.Tensor)
+    items = [torch.atleast_1d(t) if is_torch else np.atleast_1d(t) for t in items]
+    first = items[0]
+    if len(items) == 1:
+        return first
+    if first.ndim == 1 or all(t.shape[1] == first.shape[1] for t in items):
+        return torch.cat(items, dim=0) if is_torch else np.concatenate(items, axis=0)
+    rows = sum(t.shape[0] for t in items)
+    width = max(t.shape[1] for t in items)
+    shape = (rows, width, *first.shape[2:])
+    result = (
+        first.new_full(shape, padding_index)
+        if is_torch
+        else np.full_like(first, padding_index, shape=shape)
+    )
+    offset = 0
+    for t in items:
+        result[offset : offset + t.shape[0], : t.shape[1]] = t
+        offset += t.shape[0]
+    return result
+
+
+def nested_concat_all(items: Sequence[Any], padding_index: int = -100) -> Any:
+    """Concatenate a list of same-structured nested tensors/arrays, padding dim 1 where needed."""
+    first = items[0]
+    if isinstance(first, (list, tuple)):
+        return type(first)(
+            nested_concat_all([it[i] for it in items], padding_index) for i in range(len(first))
+        )
+    if isinstance(first, Mapping):
+        return type(first)(
+            {k: nested_concat_all([it[k] for it in items], padding_index) for k in first}
+        )
+    if isinstance(first, (torch.Tensor, np.ndarray)):
+        return _pad_concat(list(items), padding_index)
+    raise TypeError(f"Unsupported type for concatenation: got {type(first)}")
+
+
+class EvalAccumulator:
+    """Collects per-batch results; moves them to CPU in chunks; concatenates once at the end.
+
+    With `do_concat=False` the result is the list of per-batch (numpy) results, as
+    transformers gives with `eval_do_concat_batches=False`.
+    """
+
+    def __init__(self, do_concat: bool = True, padding_index: int = -100) -> None:
+        self.do_concat = do_concat
+        self.padding_index = padding_index
+        self._pending: list[Any] = []
+        self._arrays: list[Any] = []
+
+    def add(self, tensors: Any) -> None:
+        self._pending.append(tensors)
+
+    def to_cpu_and_numpy(self) -> None:
+        """Move what is pending on the device to the CPU (one transfer per chunk when concatenating)."""
+        if not self._pending:
+            return
+        if self.do_concat:
+            self._arrays.append(
+                nested_numpify(nested_concat_all(self._pending, self.padding_index))
+            )
+        else:
+            self._arrays.extend(nested_numpify(p) for p in self._pending)
+        self._pending = []
+
+    def get_arrays(self) -> Any:
+        self.to_cpu_and_numpy()
+        if not self._arrays:
+            return None
+        if not self.do_concat:
+            return self._arrays
+        return nested_concat_all(self._arrays, self.padding_index)
+
+
+# ---------------------------------------------------------------------------------------------
+# One prediction step
+# ---------------------------------------------------------------------------------------------
+
+
+def _default_ignore_keys(model: Any) -> list[str]:
+    if hasattr(model, "config"):
+        return list(getattr(model.config, "keys_to_ignore_at_inference", ["cache"]))
+    return []
+
+
+def _logits_from(outputs: Any, skip: Sequence[str], tuple_offset: int) -> Any:
+    if isinstance(outputs, dict):
+        return tuple(v for k, v in outputs.items() if k not in skip)
+    return outputs[tuple_offset:] if tuple_offset else outputs
+
+
+def prediction_step(
+    trainer: Trainer,
+    model: torch.nn.Module,
+    inputs: dict[str, Any],
+    prediction_loss_only: bool,
+    ignore_keys: list[str] | None,
+) -> tuple[torch.Tensor | None, Any, Any]:
+    """One no-grad step: `(loss, logits, labels)` as `transformers.Trainer.prediction_step`."""
+    from trainer_loop.data import ensure_mapping
+
+    ensure_mapping(inputs)
+    label_names = trainer.label_names
+    has_labels = bool(label_names) and all(inputs.get(k) is not None for k in label_names)
+    return_loss = inputs.get("return_loss")
+    if return_loss is None:
+        return_loss = trainer.can_return_loss
+    loss_without_labels = len(label_names) == 0 and return_loss
+
+    inputs = trainer._prepare_inputs(inputs)
+    if ignore_keys is None:
+        ignore_keys = _default_ignore_keys(trainer.model)
+
+    # Labels are read before compute_loss, which may pop them (label smoothing).
+    labels: Any = None
+    if has_labels or loss_without_labels:
+        labels = nested_detach(tuple(inputs.get(name) for name in label_names))
+        if len(labels) == 1:
+            labels = labels[0]
+
+    with torch.no_grad():
+        loss: torch.Tensor | None
+        if has_labels or loss_without_labels:
+            num_items = trainer._get_num_items_in_batch([inputs], trainer.args.device)
+            with trainer.compute_loss_context_manager():
+                loss, outputs = trainer.compute_loss(
+                    model, inputs, return_outputs=True, num_items_in_batch=num_items
+                )
+            loss = loss.detach().mean()
+            logits = _logits_from(outputs, [*ignore_keys, "loss"], 1)
+        else:
+            loss = None
+            with trainer.compute_loss_context_manager():
+                outputs = model(**inputs)
+            logits = _logits_from(outputs, ignore_keys, 0)
+
+    if prediction_loss_only:
+        return (loss, None, None)
+    logits = nested_detach(logits)
+    if len(logits) == 1:
+        logits = logits[0]
+    return (loss, logits, labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+def _prepare_eval_model(trainer: Trainer) -> torch.nn.Module:
+    """Wrap/prepare the model for evaluation; outside training, cast for fp16/bf16 full eval."""
+    args = trainer.args
+    model = trainer._wrap_model(trainer.model, training=False)
+    if len(trainer.accelerator._models) == 0 and model is trainer.model:
+        start = time.time()
+        if trainer.is_deepspeed_enabled or (trainer.is_fsdp_enabled and not args.torch_compile):
+            model = trainer.accelerator.prepare(model)
+        else:
+            model = trainer.accelerator.prepare_model(model, evaluation_mode=True)
+        trainer.model_preparation_time = round(time.time() - start, 4)
+        if trainer.is_fsdp_enabled:
+            trainer.model = model
+        if model is not trainer.model:
+            trainer.model_wrapped = model
+    if not trainer.is_in_train:
+        if args.fp16_full_eval:
+            model = model.to(dtype=torch.float16, device=args.device)
+        elif args.bf16_full_eval:
+            model = model.to(dtype=torch.bfloat16, device=args.device)
+    return model
+
+
+def _num_samples(dataloader: Any, eval_dataset: Any, observed: int, trainer: Trainer) -> int:
+    if has_length(eval_dataset):
+        num = len(eval_dataset)
+    elif getattr(eval_dataset, "num_examples", 0) > 0:
+        num = eval_dataset.num_examples
+    elif has_length(dataloader):
+        num = trainer.num_examples(dataloader)
+    else:
+        num = observed
+    if num == 0 and observed > 0:
+        num = observed
+    return num
+
+
+def _call_compute_metrics(trainer: Trainer, prediction: Any, prefix: str, **kwargs: Any) -> Any:
+    """Call `compute_metrics`; an error it raises says which function and which dataset it was."""
+    try:
+        return trainer.compute_metrics(prediction, **kwargs)  # type: ignore[misc]
+    except Exception as exc:
+        func = trainer.compute_metrics
+        name = getattr(func, "__qualname__", type(func).__name__)
+        note = f"Raised by compute_metrics={name} while computing the '{prefix}' metrics of the Trainer."
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+            raise
+        raise RuntimeError(f"{note} Error: {exc!r}") from exc
+
+
+def evaluation_loop(
+    trainer: Trainer,
+    dataloader: DataLoader[Any],
+    description: str,
+    prediction_loss_only: bool | None = None,
+    ignore_keys: list[str] | None = None,
+    metric_key_prefix: str = "eval",
+) -> Any:
+    """Shared loop of `evaluate()` and `predict()`; returns an `EvalLoopOutput`."""
+    from trainer_loop.outputs import EvalLoopOutput, EvalPrediction
+
+    args = trainer.args
+    if prediction_loss_only is None:
+        prediction_loss_only = args.prediction_loss_only
+    model = _prepare_eval_model(trainer)
+    batch_size = args.eval_batch_size
+    logger.info(f"***** Running {description} *****")
+    if hasattr(model, "eval") and callable(model.eval):
+        model.eval()
+    if hasattr(trainer.optimizer, "eval") and callable(trainer.optimizer.eval):
+        trainer.optimizer.eval()
+    trainer.callback_handler.eval_dataloader = dataloader
+    eval_dataset = getattr(dataloader, "dataset", None)
+
+    concat = args.eval_do_concat_batches
+    all_losses, all_preds = EvalAccumulator(concat), EvalAccumulator(concat)
+    all_labels, all_inputs = EvalAccumulator(concat), EvalAccumulator(concat)
+    keep_outputs = not args.batch_eval_metrics or description == "Prediction"
+    want_inputs = "inputs" in args.include_for_metrics
+    main_input_name = getattr(trainer.model, "main_input_name", "input_ids")
+    accelerator = trainer.accelerator
+    metrics: Any = None
+    observed = 0
+
+    for step, inputs in enumerate(dataloader):
+        observed_batch = find_batch_size(inputs)
+        if observed_batch is not None:
+            observed += observed_batch
+            if batch_size is None:
+                batch_size = observed_batch
+
+        losses, logits, labels = trainer.prediction_step(
+            model, inputs, prediction_loss_only, ignore_keys=ignore_keys
+        )
+        inputs_decode = trainer._prepare_input(inputs[main_input_name]) if want_inputs else None
+
+        if losses is not None:
+            losses = trainer.gather_function(losses.repeat(batch_size))
+            all_losses.add(losses)
+        if inputs_decode is not None:
+            inputs_decode = accelerator.pad_across_processes(inputs_decode, dim=1, pad_index=-100)
+            inputs_decode = trainer.gather_function(inputs_decode)
+            if keep_outputs:
+                all_inputs.add(inputs_decode)
+        if labels is not None:
+            labels = accelerator.pad_across_processes(labels, dim=1, pad_index=-100)
+        if logits is not None:
+            logits = accelerator.pad_across_processes(logits, dim=1, pad_index=-100)
+            if trainer.preprocess_logits_for_metrics is not None:
+                logits = trainer.preprocess_logits_for_metrics(logits, labels)
+            logits = trainer.gather_function(logits)
+            if keep_outputs:
+                all_preds.add(logits)
+        if labels is not None:
+            labels = trainer.gather_function(labels)
+            if keep_outputs:
+                all_labels.add(labels)
+
+        trainer.control = trainer.callback_handler.on_prediction_step(
+            args, trainer.state, trainer.control
+        )
+
+        if args.batch_eval_metrics:
+            if trainer.compute_metrics is not None and logits is not None and labels is not None:
+                batch_kwargs = {
+                    "losses": losses if "loss" in args.include_for_metrics else None,
+                    "inputs": inputs if want_inputs else None,
+                }
+                metrics = _call_compute_metrics(
+                    trainer,
+                    EvalPrediction(predictions=logits, label_ids=labels, **batch_kwargs),
+                    metric_key_prefix,
+                    compute_result=accelerator.gradient_state.end_of_dataloader,
+                )
+        elif (
+            args.eval_accumulation_steps is not None
+            and (step + 1) % args.eval_accumulation_steps == 0
+        ):
+            for container in (all_losses, all_preds, all_labels, all_inputs):
+                container.to_cpu_and_numpy()
+
+    # transformers resets this after every loop (dropping the gather-object option): same here.
+    trainer.gather_function = accelerator.gather_for_metrics
+
+    losses_arr = all_losses.get_arrays()
+    preds_arr = all_preds.get_arrays()
+    labels_arr = all_labels.get_arrays()
+    inputs_arr = all_inputs.get_arrays()
+    num_samples = _num_samples(dataloader, eval_dataset, observed, trainer)
+
+    if (
+        trainer.compute_metrics is not None
+        and preds_arr is not None
+        and labels_arr is not None
+        and not args.batch_eval_metrics
+    ):
+        extra = {
+            "losses": losses_arr if "loss" in args.include_for_metrics else None,
+            "inputs": inputs_arr if want_inputs else None,
+        }
+        metrics = _call_compute_metrics(
+            trainer,
+            EvalPrediction(predictions=preds_arr, label_ids=labels_arr, **extra),
+            metric_key_prefix,
+        )
+    elif metrics is None:
+        metrics = {}
+    metrics = denumpify_detensorize(metrics)
+
+    loss_values = (
+        np.concatenate(losses_arr) if isinstance(losses_arr, list) and losses_arr else losses_arr
+    )
+    if isinstance(loss_values, np.ndarray):
+        finite = np.isfinite(loss_values)
+        if args.logging_nan_inf_filter and finite.any():
+            loss_values = loss_values[finite]
+        metrics[f"{metric_key_prefix}_loss"] = loss_values.mean().item()
+    if hasattr(trainer, "model_preparation_time"):
+        metrics[f"{metric_key_prefix}_model_preparation_time"] = trainer.model_preparation_time
+    for key in list(metrics.keys()):
+        if not key.startswith(f"{metric_key_prefix}_"):
+            metrics[f"{metric_key_prefix}_{key}"] = metrics.pop(key)
+
+    return EvalLoopOutput(
+        predictions=preds_arr, label_ids=labels_arr, metrics=metrics, num_samples=num_samples
+    )
