@@ -251,7 +251,7 @@ _STEP_FREE = ("reduce_lr_on_plateau", "greedy")
 
 
 def _scheduler_name(name: str | Enum) -> str:
-    """The plain value of a SchedulerType member or string; the enum's own error for unknown names."""
+    """The plain value of a SchedulerType member or string; SchedulerType's ValidationError otherwise."""
     value = name.value if isinstance(name, Enum) else name
     if value not in TYPE_TO_SCHEDULER_FUNCTION:
         raise ValueError(
