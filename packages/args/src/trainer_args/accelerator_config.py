@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from trainer_args.errors import FieldError, ValidationError
+from trainer_args.errors import FieldError, ValidationError, closest
 from trainer_args.fields import arg, arg_fields
 from trainer_args.typecheck import describe, matches
 
@@ -48,7 +48,9 @@ class AcceleratorConfig:
         """Build from a dict; unknown keys and wrong types raise one ValidationError listing all."""
         known = {f.name: f for f in arg_fields(cls)}
         errors = [
-            FieldError(f"{path}.{key}", data[key], "unknown key", allowed=list(known))
+            FieldError(
+                f"{path}.{key}", data[key], "unknown key", suggestion=closest(key, list(known))
+            )
             for key in data
             if key not in known
         ]

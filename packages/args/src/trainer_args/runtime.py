@@ -48,11 +48,18 @@ def device_setup(args: Any) -> Any:
     return args._device_setup
 
 
+def _dist_installed() -> bool:
+    try:
+        return importlib.util.find_spec("trainer_dist") is not None
+    except ValueError:  # in sys.modules without a spec (a stand-in module): present
+        return True
+
+
 def n_gpu_hint(args: Any) -> int:
     """n_gpu without forcing torch: a set `_n_gpu` wins; without trainer_dist there is no GPU to use."""
     if args._n_gpu is not None:
         return int(args._n_gpu)
-    if importlib.util.find_spec("trainer_dist") is None:
+    if args._device_setup is None and not _dist_installed():
         return 0
     return int(args.n_gpu)
 

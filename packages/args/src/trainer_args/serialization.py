@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from trainer_args.errors import FieldError, ValidationError
+from trainer_args.errors import FieldError, ValidationError, closest
 from trainer_args.fields import arg_fields
 from trainer_args.typecheck import is_union, matches, union_members
 from trainer_args.validation import field_types
@@ -71,7 +71,7 @@ def coerce(value: Any, tp: Any) -> Any:
 def unknown_key_errors(cls: type, data: dict[str, Any]) -> list[FieldError]:
     known = [f.name for f in arg_fields(cls)]
     return [
-        FieldError(str(k), data[k], "unknown argument", allowed=known)
+        FieldError(str(k), data[k], "unknown argument", suggestion=closest(k, known))
         for k in data
         if k not in known
     ]
@@ -87,8 +87,17 @@ def _structure_args(data: Any, cls: type[_T], allow_unknown: bool = False) -> _T
         raise ValidationError(errors)
     types_ = field_types(cls)
     names = {f.name for f in arg_fields(cls)}
-    kwargs = {k: coerce(v, types_.get(k, Any)) for k, v in data.items() if k in names}
+    kwargs = {
+        k: coerce(v, types_.get(k, Any))
+        for k, v in data.items()
+        if k in names and not _masked(k, v)
+    }
     return cls(**kwargs)
+
+
+def _masked(key: str, value: Any) -> bool:
+    """A token that to_dict() masked ("<HUB_TOKEN>") carries no token: the field keeps its default."""
+    return key.endswith("_token") and value == f"<{key.upper()}>"
 
 
 def _is_args_class(cls: Any) -> bool:
