@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from trainer_args.training_args import TrainingArguments
+from trainer_args import TrainingArguments
 from trainer_dist.devices import reset_accelerate_state
 
 _ENV_KEYS = (

@@ -9,7 +9,7 @@ import torch
 from accelerate import PartialState
 from accelerate.utils import DistributedType
 
-from trainer_args.enums import ParallelMode
+from trainer_args import ParallelMode
 from trainer_dist.devices import reset_accelerate_state, setup_devices
 from trainer_dist.errors import UnsupportedSetupError
 

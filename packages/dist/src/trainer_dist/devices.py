@@ -15,7 +15,7 @@ from trainer_dist.errors import UnsupportedSetupError
 if TYPE_CHECKING:
     from accelerate import PartialState
 
-    from trainer_args.enums import ParallelMode
+    from trainer_args import ParallelMode
 
 # Single-process accelerators tried in transformers' order after MPS; CUDA comes last.
 _OTHER_ACCELERATORS = ("xpu", "mlu", "musa", "npu", "hpu", "neuron")
@@ -153,7 +153,7 @@ def _single_process_device(args: Any) -> tuple[torch.device, int]:
 def _parallel_mode(state: PartialState, n_gpu: int) -> ParallelMode:
     from accelerate.utils import DistributedType
 
-    from trainer_args.enums import ParallelMode
+    from trainer_args import ParallelMode
 
     if state.distributed_type == DistributedType.XLA:
         return ParallelMode.TPU

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trainer_args.errors import FieldError, ValidationError
+from trainer_args import FieldError, ValidationError
 
 
 class UnsupportedSetupError(ValidationError):
