@@ -32,7 +32,13 @@ _SCALARS: dict[Any, str] = {
 
 
 def _union_schema(tp: Any) -> dict[str, Any]:
-    options = [type_schema(member) for member in get_args(tp)]
+    members = get_args(tp)
+    if any(isinstance(m, type) and issubclass(m, Enum) for m in members):
+        # `SchedulerType | str`: the str is the enum's value spelling, not any string.
+        members = tuple(m for m in members if m is not str)
+    if len(members) == 1:
+        return type_schema(members[0])
+    options = [type_schema(member) for member in members]
     if any(not option for option in options):
         return {}  # one member is Any: anything goes
     return {"anyOf": options}
