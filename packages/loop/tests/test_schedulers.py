@@ -9,6 +9,7 @@ import torch
 import transformers
 from transformers import optimization as hf_optimization
 
+import trainer_args
 from trainer_loop import schedulers
 
 pytestmark = pytest.mark.reference
@@ -245,3 +246,41 @@ def test_named_functions_match_transformers() -> None:
                 lrs.append(scheduler.get_last_lr())
             runs.append(lrs)
         assert runs[0] == runs[1], func_name
+
+
+@pytest.mark.parametrize(
+    ("scheduler_type", "warmup", "kwargs"),
+    [
+        ("linear", 0.3, None),
+        ("cosine", 2, {"num_cycles": 1}),
+        ("cosine_with_min_lr", 0.2, {"min_lr_rate": 0.1}),
+        ("warmup_stable_decay", 1, {"num_decay_steps": 4}),
+        ("polynomial", 0, '{"power": 2.0}'),
+    ],
+)
+def test_create_scheduler_from_training_arguments(tmp_path, scheduler_type, warmup, kwargs) -> None:
+    values = dict(
+        output_dir=str(tmp_path), learning_rate=0.1, lr_scheduler_type=scheduler_type,
+        warmup_steps=warmup, lr_scheduler_kwargs=kwargs, report_to="none", use_cpu=True,
+    )  # fmt: skip
+    args = trainer_args.TrainingArguments(**values)
+    hf_args = transformers.TrainingArguments(**values)
+    runs = []
+    for build, run_args in ((schedulers.create_scheduler, args), (None, hf_args)):
+        optimizer = _optimizer((0.1,))
+        if build is None:
+            scheduler = transformers.get_scheduler(
+                run_args.lr_scheduler_type, optimizer, run_args.get_warmup_steps(10), 10,
+                run_args.lr_scheduler_kwargs,
+            )  # fmt: skip
+        else:
+            scheduler = build(run_args, optimizer, 10)
+        lrs = []
+        for _ in range(10):
+            lrs.append(scheduler.get_last_lr())
+            optimizer.step()
+            scheduler.step()
+        runs.append(lrs)
+    assert runs[0] == runs[1]
+    if scheduler_type == "linear":  # the checklist's numbers: 3 warmup steps of 10
+        assert [round(lr[0], 4) for lr in runs[0][:5]] == [0.0, 0.0333, 0.0667, 0.1, 0.0857]

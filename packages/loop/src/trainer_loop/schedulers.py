@@ -41,6 +41,7 @@ __all__ = [
     "AnyScheduler",
     "GreedyLR",
     "StreamingAverage",
+    "create_scheduler",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
@@ -307,4 +308,15 @@ def get_scheduler(
         num_warmup_steps=num_warmup_steps,
         num_training_steps=num_training_steps,
         **kwargs,
+    )
+
+
+def create_scheduler(args: Any, optimizer: Optimizer, num_training_steps: int) -> AnyScheduler:
+    """The Trainer's schedule: `args.lr_scheduler_type` with `args.get_warmup_steps(n)` and `lr_scheduler_kwargs`."""
+    return get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.get_warmup_steps(num_training_steps),
+        num_training_steps=num_training_steps,
+        scheduler_specific_kwargs=args.lr_scheduler_kwargs,
     )

@@ -40,6 +40,17 @@ class LayerWiseDummyScheduler(LRScheduler):
         self.default_lr = kwargs["lr"]
         super().__init__(LayerWiseDummyOptimizer(**kwargs), -1)
 
+    def step(self, epoch: int | None = None) -> None:
+        """Count the step and report the inner lrs; the inner schedulers step in the grad hooks.
+
+        torch's own step writes one lr per param group of the dummy optimizer (it has one),
+        which fails on torch >= 2.13 (zip strict) when there are several inner lrs; nothing
+        needs writing here, so the step only records them.
+        """
+        self._step_count += 1
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        self._last_lr = list[float | torch.Tensor](self.get_lr())
+
     def get_lr(self) -> list[float]:  # type: ignore[override]
         optimizer = self.optimizer
         if isinstance(optimizer, LayerWiseDummyOptimizer) and optimizer.optimizer_dict:
