@@ -102,8 +102,17 @@ def _unflatten(values: Any, context: list[str], output_type: type[ModelOutput]) 
     return output_type(**dict(zip(context, values)))
 
 
+_REGISTERED: set[type] = set()
+
+
 def _register_pytree_node(cls: type[ModelOutput]) -> None:
-    """Let torch (DDP with static_graph, torch.compile) see through outputs like tuples."""
+    """Let torch (DDP with static_graph, torch.compile) see through outputs like tuples.
+
+    Done when the first instance of a class is built, so importing this module needs no torch.
+    """
+    if cls in _REGISTERED:
+        return
+    _REGISTERED.add(cls)
     from torch.utils import _pytree
 
     if cls in _pytree.SUPPORTED_NODES:
@@ -138,19 +147,17 @@ class ModelOutput(OrderedDict):  # type: ignore[type-arg]
     moves outputs between devices) fills the fields by name.
     """
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _register_pytree_node(cls)
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Only reached for ModelOutput itself or non-dataclass subclasses: a dataclass
         # subclass gets its own generated __init__, which assigns attributes one by one.
         super().__init__()
+        _register_pytree_node(type(self))
         for key, value in dict(*args, **kwargs).items():
             if value is not None:
                 self[key] = value
 
     def __post_init__(self) -> None:
+        _register_pytree_node(type(self))
         fields = dataclasses.fields(self)  # type: ignore[arg-type]
         if not fields:
             return
@@ -215,6 +222,3 @@ class ModelOutput(OrderedDict):  # type: ignore[type-arg]
     def __reduce__(self) -> Any:
         # Pickle/copy through the mapping constructor, which every subclass accepts.
         return (type(self), (dict(self.items()),))
-
-
-_register_pytree_node(ModelOutput)
