@@ -266,3 +266,17 @@ def test_adafactor_schedule_reports_the_relative_step() -> None:
             run.append(scheduler.get_last_lr())
         lrs.append(run)
     assert lrs[0] == lrs[1]
+
+
+def test_trainer_methods_can_be_passed_in(args_factory: Any) -> None:
+    args, _ = args_factory("adamw_torch")
+    model = TinyNet()
+    optimizer = optimizers.create_optimizer(
+        model,
+        args,
+        decay_parameter_names=lambda m: ["head.weight"],
+        optimizer_cls_and_kwargs_for=lambda a, m: (torch.optim.SGD, {"lr": 0.3}),
+    )
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert _describe(optimizer, model)[0]["params"] == ["head.weight"]
+    assert len(_describe(optimizer, model)[1]["params"]) == 12

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -186,8 +186,10 @@ def is_optimizer_factory(optimizer_cls_or_factory: Any) -> bool:
     return not (is_class and issubclass(optimizer_cls_or_factory, torch.optim.Optimizer))
 
 
-def _grouped_parameters(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay = set(get_decay_parameter_names(model))
+def _grouped_parameters(
+    model: nn.Module, weight_decay: float, decay_names: Iterable[str]
+) -> list[dict[str, Any]]:
+    decay = set(decay_names)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     return [
         {"params": [p for n, p in named if n in decay], "weight_decay": weight_decay},
@@ -216,20 +218,29 @@ def _split_by_device_mesh(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def create_optimizer(
-    model: nn.Module, args: Any, optimizer_cls_and_kwargs: tuple[Any, dict[str, Any]] | None = None
+    model: nn.Module,
+    args: Any,
+    optimizer_cls_and_kwargs: tuple[Any, dict[str, Any]] | None = None,
+    *,
+    decay_parameter_names: Callable[[nn.Module], list[str]] = get_decay_parameter_names,
+    optimizer_cls_and_kwargs_for: Callable[
+        ..., tuple[Any, dict[str, Any]]
+    ] = get_optimizer_cls_and_kwargs,
 ) -> torch.optim.Optimizer:
     """The Trainer's default optimizer: a decay group (`args.weight_decay`) and a no-decay group (0.0).
 
     Only parameters with `requires_grad` are included, in `named_parameters()` order.
     `optimizer_cls_and_kwargs` replaces the lookup of `args.optim` (kwargs used as given,
     `args.learning_rate` not added). Handlers may replace the groups with `params`, `model`
-    (LOMO) or `optimizer_dict` (layer-wise) entries in the kwargs.
+    (LOMO) or `optimizer_dict` (layer-wise) entries in the kwargs. The Trainer passes its
+    own (overridable) methods as `decay_parameter_names` / `optimizer_cls_and_kwargs_for`.
     """
-    groups: Any = _split_by_device_mesh(_grouped_parameters(model, args.weight_decay))
+    groups: Any = _grouped_parameters(model, args.weight_decay, decay_parameter_names(model))
+    groups = _split_by_device_mesh(groups)
     if optimizer_cls_and_kwargs is not None:
         optimizer_cls, optimizer_kwargs = optimizer_cls_and_kwargs
     else:
-        optimizer_cls, optimizer_kwargs = get_optimizer_cls_and_kwargs(args, model)
+        optimizer_cls, optimizer_kwargs = optimizer_cls_and_kwargs_for(args, model)
     if is_optimizer_factory(optimizer_cls):
         optimizer: torch.optim.Optimizer = optimizer_cls()(model, **optimizer_kwargs)
         return optimizer
