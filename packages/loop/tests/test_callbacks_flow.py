@@ -238,8 +238,12 @@ def test_spec_examples() -> None:
     assert [e for name, _, e, f in events if name == "on_epoch_end" and f[3]] == [2.0, 3.0]
 
 
-def test_flow_with_real_training_arguments(tmp_path: Any) -> None:
-    args = transformers.TrainingArguments(
+@pytest.mark.parametrize("args_cls", ["transformers", "trainer_args"])
+def test_flow_with_real_training_arguments(tmp_path: Any, args_cls: str) -> None:
+    cls = transformers.TrainingArguments
+    if args_cls == "trainer_args":
+        cls = pytest.importorskip("trainer_args").TrainingArguments
+    args = cls(
         output_dir=str(tmp_path),
         logging_steps=0.25,
         eval_strategy="steps",
