@@ -65,11 +65,11 @@ class PreemptionCallback(TrainerCallback):
     def _stop_and_save(self, state: Any, control: Any) -> None:
         if not self.requested:
             return
-        name = signal.Signals(self.received_signal).name if self.received_signal else "request"
-        logger.warning(
-            f"{name} received: saving a checkpoint at step {state.global_step} and stopping."
-        )
         if self._last_saved_step != state.global_step:
+            name = signal.Signals(self.received_signal).name if self.received_signal else "Request"
+            logger.warning(
+                f"{name} received: saving a checkpoint at step {state.global_step} and stopping."
+            )
             control.should_save = True
         control.should_training_stop = True
 
