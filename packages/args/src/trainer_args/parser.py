@@ -28,6 +28,7 @@ __all__ = ["ArgumentParser", "ArgumentSpec", "make_choice_type_function", "strin
 
 MISSING: Any = dataclasses.MISSING
 _PRIVATE_PREFIX = "trainer_args."
+_SPEC_CACHE: dict[type, list[ArgumentSpec]] = {}
 _TRUE = ("yes", "true", "t", "y", "1")
 _FALSE = ("no", "false", "f", "n", "0")
 
@@ -86,7 +87,13 @@ def _dataclass_specs(cls: type, hints: dict[str, Any]) -> list[ArgumentSpec]:
 
 
 def argument_specs(cls: type) -> list[ArgumentSpec]:
-    """The init fields of an attrs class or dataclass, with resolved annotations."""
+    """The init fields of an attrs class or dataclass, with resolved annotations (cached per class)."""
+    if cls not in _SPEC_CACHE:
+        _SPEC_CACHE[cls] = _argument_specs(cls)
+    return _SPEC_CACHE[cls]
+
+
+def _argument_specs(cls: type) -> list[ArgumentSpec]:
     try:
         hints = typing.get_type_hints(cls)
     except NameError as exc:

@@ -56,6 +56,12 @@ def _tokens_seen_check(value: object) -> str | None:
     return f"must be one of {list(_TOKENS_SEEN)} or a bool"
 
 
+def _parallelism_config_check(value: object) -> str | None:
+    if value is None or callable(getattr(value, "to_json", None)):
+        return None
+    return "expected an accelerate ParallelismConfig object (or None)"
+
+
 @attrs.define(slots=False, repr=False, on_setattr=attrs.setters.NO_OP)
 class TrainingArguments:
     """The arguments of a training run, field for field those of transformers 5.x."""
@@ -180,7 +186,10 @@ class TrainingArguments:
     )
     # --- experiment tracking
     report_to: None | str | list[str] = arg(
-        "none", help="Integrations to report to: a name, a list, 'all' or 'none'."
+        "none",
+        help="Integrations to report to: a name, a list, 'all' or 'none'.",
+        # None normalises to [None] as upstream (the Trainer then rejects it), so that must read back.
+        accepts=None | str | list[str | None],
     )
     run_name: str | None = arg(None, help="Run name shown by trackers.")
     project: str = arg("huggingface", help="Project name (Trackio).")
@@ -265,7 +274,9 @@ class TrainingArguments:
         help="accelerate options (dict, JSON string or JSON file path).",
         accepts=dict | str | AcceleratorConfig | None,
     )
-    parallelism_config: Any | None = arg(None, help="An accelerate ParallelismConfig.")
+    parallelism_config: Any | None = arg(
+        None, help="An accelerate ParallelismConfig.", check=_parallelism_config_check
+    )
     # --- data loading
     dataloader_drop_last: bool = arg(False, help="Drop the last incomplete batch.")
     dataloader_num_workers: int = arg(
