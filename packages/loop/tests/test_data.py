@@ -153,7 +153,7 @@ def test_remove_unused_columns_for_torch_datasets(tmp_path: Path) -> None:
         train_dataset=WithExtraKeys(n=8),
     )
     assert "idx" in next(iter(kept.get_train_dataloader()))
-    with pytest.raises(TypeError, match="idx|comment"):
+    with pytest.raises(TypeError, match=r"idx|comment"):
         kept.train()
 
 

@@ -26,7 +26,7 @@ def test_model_or_model_init_is_required(tmp_path: Path) -> None:
 
 
 def test_model_must_be_a_module(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"must be a torch\.nn\.Module"):
         build_ours("bert-base", base_kwargs(tmp_path))  # type: ignore[arg-type]
 
 

@@ -131,6 +131,7 @@ def load_best_model(trainer: Trainer) -> None:
     from trainer_loop.checkpointing import load_best_model as load
 
     best = trainer.state.best_model_checkpoint
+    assert best is not None
     logger.info(f"Loading best model from {best} (score: {trainer.state.best_metric}).")
     load(trainer.model, best, accelerator=trainer.accelerator)
 

@@ -362,10 +362,16 @@ def build_dataloader(
 # ---------------------------------------------------------------------------------------------
 
 
+def _rebuild(mapping: Mapping[str, Any], values: dict[str, Any]) -> Any:
+    """A mapping of the same type (dict, BatchEncoding, ...) holding `values`."""
+    cls: Any = type(mapping)
+    return cls(values)
+
+
 def prepare_input(data: Any, device: torch.device, non_blocking: bool = False) -> Any:
     """Move a (nested) batch to `device`, keeping container types."""
     if isinstance(data, Mapping):
-        return type(data)({k: prepare_input(v, device, non_blocking) for k, v in data.items()})
+        return _rebuild(data, {k: prepare_input(v, device, non_blocking) for k, v in data.items()})
     if isinstance(data, (tuple, list)):
         return type(data)(prepare_input(v, device, non_blocking) for v in data)
     if isinstance(data, torch.Tensor):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from trainer_loop.data import find_batch_size, has_length
+from trainer_loop.data import _rebuild, find_batch_size, has_length
 from trainer_loop.metrics import denumpify_detensorize
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def nested_detach(tensors: Any) -> Any:
     if isinstance(tensors, (list, tuple)):
         return type(tensors)(nested_detach(t) for t in tensors)
     if isinstance(tensors, Mapping):
-        return type(tensors)({k: nested_detach(t) for k, t in tensors.items()})
+        return _rebuild(tensors, {k: nested_detach(t) for k, t in tensors.items()})
     return tensors.detach() if isinstance(tensors, torch.Tensor) else tensors
 
 
@@ -50,7 +50,7 @@ def nested_numpify(tensors: Any) -> Any:
     if isinstance(tensors, (list, tuple)):
         return type(tensors)(nested_numpify(t) for t in tensors)
     if isinstance(tensors, Mapping):
-        return type(tensors)({k: nested_numpify(t) for k, t in tensors.items()})
+        return _rebuild(tensors, {k: nested_numpify(t) for k, t in tensors.items()})
     if isinstance(tensors, np.ndarray):
         return tensors
     t = tensors.cpu()
@@ -95,8 +95,8 @@ def nested_concat_all(items: Sequence[Any], padding_index: int = -100) -> Any:
             nested_concat_all([it[i] for it in items], padding_index) for i in range(len(first))
         )
     if isinstance(first, Mapping):
-        return type(first)(
-            {k: nested_concat_all([it[k] for it in items], padding_index) for k in first}
+        return _rebuild(
+            first, {k: nested_concat_all([it[k] for it in items], padding_index) for k in first}
         )
     if isinstance(first, (torch.Tensor, np.ndarray)):
         return _pad_concat(list(items), padding_index)

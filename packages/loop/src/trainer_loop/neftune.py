@@ -15,8 +15,9 @@ def neftune_post_forward_hook(
     """In training mode, add `U(-a, a)` noise with `a = alpha / sqrt(seq_len * hidden)`."""
     if module.training:
         dims = torch.tensor(output.size(1) * output.size(2))
-        mag_norm = module.neftune_noise_alpha / torch.sqrt(dims)  # type: ignore[operator]
-        output = output + torch.zeros_like(output).uniform_(-mag_norm, mag_norm)  # type: ignore[arg-type]
+        alpha: Any = module.neftune_noise_alpha
+        mag_norm: Any = alpha / torch.sqrt(dims)
+        output = output + torch.zeros_like(output).uniform_(-mag_norm, mag_norm)
     return output
 
 

@@ -13,7 +13,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from torch.utils.data import DataLoader, IterableDataset
 from trainer_loop import data as data_mod
 from trainer_loop import evaluation, losses, training
 from trainer_loop.metrics import format_metrics_lines, save_metrics_json, speed_metrics
+
+if TYPE_CHECKING:
+    from trainer_loop.state import TrainerControl, TrainerState
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,18 @@ class Trainer:
 
     # Subclasses set this to say whether `compute_loss` already normalises for gradient accumulation.
     loss_is_scaled_for_ga: bool | None = None
+
+    # Set during construction and training; models are duck-typed (any nn.Module, PEFT, compiled...).
+    model: Any
+    model_wrapped: Any
+    state: TrainerState
+    control: TrainerControl
+    model_preparation_time: float
+    _tr_loss: torch.Tensor
+    _total_loss_scalar: float
+    _globalstep_last_logged: int
+    _initial_global_step: int
+    _initial_num_input_tokens_seen: int
 
     def __init__(
         self,
@@ -536,7 +551,8 @@ class Trainer:
                 isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)
             ):
                 # A factory (Muon, Dion, ...): instantiated, then called with the model.
-                self.optimizer = optimizer_cls()(opt_model, **optimizer_kwargs)
+                factory: Any = optimizer_cls
+                self.optimizer = factory()(opt_model, **optimizer_kwargs)
             else:
                 params: Any = groups
                 for key in ("params", "model", "optimizer_dict"):
@@ -601,7 +617,7 @@ class Trainer:
         return [group["params"] for group in self.optimizer.param_groups]
 
     def get_num_trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)  # type: ignore[union-attr]
+        return int(sum(p.numel() for p in self.model.parameters() if p.requires_grad))
 
     # ---- training -----------------------------------------------------------------------------
 

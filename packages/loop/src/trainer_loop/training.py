@@ -406,7 +406,7 @@ def _set_epoch(dataloader: Any, epoch: int) -> None:
     if hasattr(dataloader, "set_epoch"):
         dataloader.set_epoch(epoch)
     # accelerate's DataLoaderShard.set_epoch does not reach a batch sampler wrapped in BatchSamplerShard.
-    underlying = getattr(getattr(dataloader, "batch_sampler", None), "batch_sampler", None)
+    underlying: Any = getattr(getattr(dataloader, "batch_sampler", None), "batch_sampler", None)
     if hasattr(underlying, "set_epoch"):
         underlying.set_epoch(epoch)
 
