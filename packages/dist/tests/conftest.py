@@ -35,7 +35,8 @@ def clean_process_state() -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    torch.use_deterministic_algorithms(deterministic)
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic)  # slow the first time: only if changed
 
 
 @pytest.fixture

@@ -53,15 +53,8 @@ def test_train_metrics_have_transformers_keys_and_sizes() -> None:
     assert metrics["train_mem_cpu_alloc_delta"] >= 48 * MB
     assert metrics["train_mem_cpu_peaked_delta"] >= 64 * MB
     assert metrics["before_init_mem_cpu"] > 0
-    # init is reported once, with the first stage
-    assert not any(key.startswith("init_") for key in trainer.evaluate())
-
-
-def test_eval_after_train_reports_eval_keys() -> None:
-    trainer = FakeTrainer()
-    trainer.train()
-    metrics = trainer.evaluate()
-    assert set(metrics) == {"eval_mem_cpu_alloc_delta", "eval_mem_cpu_peaked_delta"}
+    # init is reported once, with the first stage; a later eval reports its own keys
+    assert set(trainer.evaluate()) == {"eval_mem_cpu_alloc_delta", "eval_mem_cpu_peaked_delta"}
 
 
 def test_skip_memory_metrics_adds_nothing() -> None:

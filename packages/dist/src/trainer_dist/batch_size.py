@@ -32,13 +32,19 @@ def should_reduce_batch_size(exception: BaseException) -> bool:
 
 
 def _clear_device_cache() -> None:
-    gc.collect()
-    for name in ("cuda", "xpu", "npu", "mlu", "musa"):
-        module = getattr(torch, name, None)
-        if module is not None and module.is_available():
-            module.empty_cache()
+    """Free cached device memory (and the garbage still holding device tensors) before a retry."""
+    modules = [
+        module
+        for module in (getattr(torch, name, None) for name in ("cuda", "xpu", "npu", "mlu", "musa"))
+        if module is not None and module.is_available()
+    ]
     if torch.backends.mps.is_available():
-        torch.mps.empty_cache()
+        modules.append(torch.mps)
+    if not modules:
+        return  # CPU memory is returned as soon as the failed attempt's objects are dropped
+    gc.collect()
+    for module in modules:
+        module.empty_cache()
 
 
 def _agree(out_of_memory: bool, failed: bool) -> tuple[bool, bool]:
