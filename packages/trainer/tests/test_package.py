@@ -42,3 +42,52 @@ def test_version_flag() -> None:
         [sys.executable, "-m", "trainer", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == f"trainer {trainer.__version__}"
+
+
+DOCUMENTED = [
+    "Trainer",
+    "TrainingArguments",
+    "Seq2SeqTrainer",
+    "Seq2SeqTrainingArguments",
+    "TrainerCallback",
+    "TrainerState",
+    "TrainerControl",
+    "DefaultFlowCallback",
+    "ProgressCallback",
+    "PrinterCallback",
+    "EarlyStoppingCallback",
+    "EvalPrediction",
+    "PredictionOutput",
+    "TrainOutput",
+    "ModelOutput",
+    "ArgumentParser",
+    "HfArgumentParser",
+    "set_seed",
+    "IntervalStrategy",
+    "SaveStrategy",
+    "SchedulerType",
+    "OptimizerNames",
+    "HubStrategy",
+    "FSDPOption",
+]
+
+
+@pytest.mark.parametrize("name", sorted(set(trainer.__all__) - {"__version__", "versions"}))
+def test_every_export_is_the_defining_layers_object(name: str) -> None:
+    import importlib
+
+    target = trainer._ALIASES.get(name, name)
+    defining = importlib.import_module(trainer._EXPORTS[target])
+    assert getattr(trainer, name) is getattr(defining, target)
+
+
+def test_documented_api_imports_in_one_statement() -> None:
+    namespace: dict[str, object] = {}
+    exec(f"from trainer import {', '.join(DOCUMENTED)}", namespace)
+    assert namespace["HfArgumentParser"] is namespace["ArgumentParser"]
+    assert set(DOCUMENTED) <= set(trainer.__all__) and set(DOCUMENTED) <= set(dir(trainer))
+
+
+def test_enums_compare_equal_to_their_values() -> None:
+    assert trainer.IntervalStrategy("steps") == "steps"
+    assert trainer.SchedulerType.LINEAR == "linear"

@@ -18,8 +18,16 @@ import attrs
 
 __all__ = ["PlotError", "RunHistory", "find_state_file", "load_history", "plot_runs"]
 
-# Per-evaluation bookkeeping, not a quality measure: left off the metrics panel.
-_NOT_METRICS = ("eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+# Per-evaluation bookkeeping (timings, throughput, memory), not a quality measure: left off
+# the metrics panel. eval_loss has its own place in the loss panel.
+_BOOKKEEPING_SUFFIXES = ("_runtime", "_per_second", "_time", "_flos")
+
+
+def is_quality_metric(key: str) -> bool:
+    """True for metrics worth a curve: not timings, throughput, memory or flos."""
+    return not key.endswith(_BOOKKEEPING_SUFFIXES) and "_mem_" not in key
+
+
 FIGURE_SIZE = (13.5, 4.0)  # inches
 DPI = 100
 INSTALL_HINT = 'matplotlib is not installed; install it with: pip install "trainer[plot]"'
@@ -76,7 +84,7 @@ def load_history(run_dir: str | Path) -> RunHistory:
         _add(history.learning_rate, step, entry.get("learning_rate"))
         _add(history.eval_loss, step, entry.get("eval_loss"))
         for key, value in entry.items():
-            if key.startswith("eval_") and key not in _NOT_METRICS:
+            if key.startswith("eval_") and key != "eval_loss" and is_quality_metric(key):
                 _add(history.eval_metrics.setdefault(key, ([], [])), step, value)
     return history
 
@@ -104,7 +112,10 @@ def plot_runs(run_dirs: Sequence[str | Path], output: str | Path, title: str | N
     if not histories:
         raise PlotError("no run folder given")
     plt = _pyplot()
-    figure, (loss_ax, lr_ax, metric_ax) = plt.subplots(1, 3, figsize=FIGURE_SIZE, dpi=DPI)
+    with_metrics = any(history.eval_metrics for history in histories)
+    # A third panel only when some run has eval metrics besides the loss.
+    figure, axes = plt.subplots(1, 3 if with_metrics else 2, figsize=FIGURE_SIZE, dpi=DPI)
+    loss_ax, lr_ax = axes[0], axes[1]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, history in enumerate(histories):
         color = colors[index % len(colors)]
@@ -114,12 +125,11 @@ def plot_runs(run_dirs: Sequence[str | Path], output: str | Path, title: str | N
         _draw(lr_ax, history.learning_rate, color, "-", label or "learning rate")
         styles = ["-", "--", ":", "-."]
         for number, (key, series) in enumerate(sorted(history.eval_metrics.items())):
-            _draw(metric_ax, series, color, styles[number % 4], _join(label, key), marker="o")
+            _draw(axes[-1], series, color, styles[number % 4], _join(label, key), marker="o")
     _decorate(loss_ax, "loss")
     _decorate(lr_ax, "learning rate")
-    _decorate(metric_ax, "eval metrics")
-    if not any(history.eval_metrics for history in histories):
-        metric_ax.text(0.5, 0.5, "no eval metrics", ha="center", va="center", color="grey")
+    if with_metrics:
+        _decorate(axes[2], "eval metrics")
     figure.suptitle(title or ", ".join(history.name for history in histories))
     figure.tight_layout()
     output = Path(output)

@@ -42,6 +42,7 @@ class JobResult:
     eval: dict[str, Any] | None = None
     initial_eval: dict[str, Any] | None = None
     is_main_process: bool = True
+    trainer: Any = None  # the Trainer that ran, for showing what the model learned
 
 
 def build_pieces(job: Job) -> JobPieces:
@@ -95,12 +96,19 @@ def run_job(job: Job, overrides: Sequence[str] = (), evaluate_first: bool = Fals
     trainer = build_trainer(job, args, pieces)
     has_eval = pieces.datasets.eval is not None
     result = JobResult(
-        output_dir=Path(args.output_dir), train={}, is_main_process=_is_main(trainer)
+        output_dir=Path(args.output_dir),
+        train={},
+        is_main_process=_is_main(trainer),
+        trainer=trainer,
     )
     if evaluate_first and has_eval:
         result.initial_eval = dict(trainer.evaluate())
     output = trainer.train(resume_from_checkpoint=resume_value(args.resume_from_checkpoint))
     result.train = dict(output.metrics)
+    if result.initial_eval is not None:
+        # train() starts a fresh state; keep the step-0 evaluation in the saved history so
+        # that plots show where evaluation started.
+        trainer.state.log_history.insert(0, {**result.initial_eval, "step": 0})
     trainer.save_model()
     trainer.log_metrics("train", result.train)
     trainer.save_metrics("train", result.train)

@@ -17,9 +17,9 @@ from trainer_loop.outputs import ModelOutput
 __all__ = ["CharGPT", "CharGPTConfig"]
 
 
-@attrs.frozen
+@attrs.define(slots=False)
 class CharGPTConfig:
-    """Sizes of a `CharGPT`."""
+    """Sizes of a `CharGPT` (mutable, like transformers configs: a Trainer may set flags on it)."""
 
     vocab_size: int
     block_size: int = 64

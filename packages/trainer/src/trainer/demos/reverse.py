@@ -1,7 +1,7 @@
 """Data for the `seq2seq` demo: learn to reverse short random strings of letters.
 
 Token ids: 0 = padding, 1 = decoder start, 2 = end of sequence, then one id per letter.
-Chance of guessing a whole reversed string of 3-7 letters out of 8 is below 1 in 500, so
+Chance of guessing a whole reversed string of 4-10 letters out of 10 is 1 in 10,000, so
 exact match well above zero means the model learned the transduction.
 """
 
@@ -26,10 +26,11 @@ __all__ = [
     "reverse_data",
     "reverse_metrics",
     "reverse_model",
+    "reverse_samples",
 ]
 
 PAD_ID, START_ID, EOS_ID = 0, 1, 2
-LETTERS = "abcdefgh"
+LETTERS = "abcdefghij"
 VOCAB_SIZE = 3 + len(LETTERS)
 
 
@@ -51,7 +52,7 @@ def decode(ids: Any) -> str:
 class ReversedStrings(Dataset[dict[str, list[int]]]):
     """`size` random strings (seeded) and their reverses, as id lists."""
 
-    def __init__(self, size: int, seed: int, min_len: int = 3, max_len: int = 7) -> None:
+    def __init__(self, size: int, seed: int, min_len: int = 4, max_len: int = 10) -> None:
         rng = random.Random(seed)
         self.texts = [
             "".join(rng.choice(LETTERS) for _ in range(rng.randint(min_len, max_len)))
@@ -66,7 +67,7 @@ class ReversedStrings(Dataset[dict[str, list[int]]]):
         return {"input_ids": encode(text), "labels": encode(text[::-1])}
 
 
-def reverse_data(train_size: int = 4000, eval_size: int = 200) -> Datasets:
+def reverse_data(train_size: int = 8000, eval_size: int = 200) -> Datasets:
     """Disjoint seeds for the splits, so evaluation strings are (mostly) unseen."""
     return Datasets(
         train=ReversedStrings(train_size, seed=0), eval=ReversedStrings(eval_size, seed=1)
@@ -130,3 +131,20 @@ def reverse_metrics() -> Any:
         return {"exact_match": exact_match(predictions, prediction.label_ids)}
 
     return compute_metrics
+
+
+def reverse_samples(model: Any, texts: list[str]) -> list[tuple[str, str]]:
+    """(input, generated output) pairs from a trained model, greedy decoding."""
+    device = next(model.parameters()).device
+    batch = reverse_collator()([{"input_ids": encode(t), "labels": encode(t)} for t in texts])
+    was_training = model.training
+    model.eval()
+    try:
+        generated = model.generate(
+            batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+            max_length=12,
+        )
+    finally:
+        model.train(was_training)
+    return [(text, decode(row[1:])) for text, row in zip(texts, generated.tolist())]

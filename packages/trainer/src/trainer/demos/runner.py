@@ -9,12 +9,11 @@ from typing import Any
 
 from trainer.demos import demo_job_file
 from trainer.jobs import load_job
+from trainer.plot import is_quality_metric
 from trainer.run import JobResult, run_job
 
-__all__ = ["default_output_dir", "metrics_table", "run_demo"]
+__all__ = ["default_output_dir", "metrics_table", "run_demo", "samples"]
 
-# What the table shows: evaluation quality before and after, then the training summary.
-_SKIP = ("_runtime", "_per_second", "total_flos", "epoch")
 PLOT_NAME = "training_curves.png"
 
 
@@ -35,9 +34,26 @@ def run_demo(kind: str, output_dir: Path | None = None, max_steps: int | None = 
     seconds = time.perf_counter() - started
     if result.is_main_process:
         print(metrics_table(result, seconds))
+        print(samples(kind, result.trainer.model))
         _plot(output_dir)
         print(f"checkpoints, model and metrics: {output_dir}")
     return result
+
+
+def samples(kind: str, model: Any) -> str:
+    """What the trained model does: a text continuation, or a few reversed strings."""
+    if kind == "lm":
+        from trainer.demos.text import lm_sample
+
+        return f"sample (greedy, from 'The '):\n{lm_sample(model)}\n"
+    from trainer.demos.reverse import reverse_samples
+
+    pairs = reverse_samples(model, ["abcdef", "hgfe", "cabbage", "deaf"])
+    lines = [
+        f"  {text:>8} -> {output:<8} {'ok' if output == text[::-1] else 'wrong'}"
+        for text, output in pairs
+    ]
+    return "\n".join(["samples (input -> generated):", *lines, ""])
 
 
 def metrics_table(result: JobResult, seconds: float) -> str:
@@ -46,19 +62,20 @@ def metrics_table(result: JobResult, seconds: float) -> str:
     rows: list[tuple[str, str, str]] = [
         (key, _fmt(before.get(key)), _fmt(after.get(key)))
         for key in sorted(set(before) | set(after))
-        if not key.endswith(_SKIP)
+        if _shown(key)
     ]
-    rows += [
-        (key, "", _fmt(value))
-        for key, value in sorted(result.train.items())
-        if not key.endswith(_SKIP)
-    ]
+    rows += [(key, "", _fmt(value)) for key, value in sorted(result.train.items()) if _shown(key)]
     rows.append(("wall time (s)", "", f"{seconds:.1f}"))
     header = ("metric", "before training", "after training")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
     rule = "  ".join("-" * width for width in widths)
     lines = [_row(header, widths), rule, *(_row(row, widths) for row in rows)]
     return "\n".join(["", *lines, ""])
+
+
+def _shown(key: str) -> bool:
+    """The table shows quality and the step count; timings are summed up in the wall time."""
+    return is_quality_metric(key) and key != "epoch"
 
 
 def _row(cells: tuple[str, str, str], widths: list[int]) -> str:

@@ -16,7 +16,15 @@ from torch.utils.data import Dataset
 from trainer.demos.models import CharGPT, CharGPTConfig
 from trainer.jobs import Datasets
 
-__all__ = ["CharVocab", "CharWindows", "lm_collator", "lm_data", "lm_model", "load_corpus"]
+__all__ = [
+    "CharVocab",
+    "CharWindows",
+    "lm_collator",
+    "lm_data",
+    "lm_model",
+    "lm_sample",
+    "load_corpus",
+]
 
 
 def load_corpus() -> str:
@@ -87,3 +95,16 @@ def lm_collator() -> Any:
         return {key: torch.stack([item[key] for item in features]) for key in features[0]}
 
     return collate
+
+
+def lm_sample(model: CharGPT, prompt: str = "The ", length: int = 160) -> str:
+    """A greedy continuation of `prompt` by a trained model (prompt included)."""
+    vocab = CharVocab(load_corpus())
+    device = next(model.parameters()).device
+    ids = torch.tensor([vocab.encode(prompt)], dtype=torch.long, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        return vocab.decode(model.generate(ids, max_new_tokens=length)[0].tolist())
+    finally:
+        model.train(was_training)
