@@ -76,3 +76,9 @@ def _trained_t5() -> torch.nn.Module:
 def make_t5(_trained_t5: torch.nn.Module) -> Callable[[], Any]:
     """Fresh copies of the same trained weights (trainers change `generation_config`)."""
     return lambda: copy.deepcopy(_trained_t5)
+
+
+@pytest.fixture
+def examples() -> list[dict[str, torch.Tensor]]:
+    """10 reversal examples: with eval batches of 4, the last batch is short."""
+    return reversal_examples(10, seed=7)
