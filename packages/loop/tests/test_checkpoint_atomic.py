@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,51 @@ def test_best_model_checkpoint_follows_best_global_step(tmp_path: Path) -> None:
         state=state, args=args, control=control,
     )  # fmt: skip
     assert state.best_model_checkpoint is None  # strategy "no" tracks no best checkpoint
+
+
+class ThreadAccelerator:
+    """Two "processes" as threads sharing one disk; wait_for_everyone is a real barrier."""
+
+    distributed_type = "MULTI_CPU"
+    num_processes = 2
+
+    def __init__(self, process_index: int, barrier: threading.Barrier) -> None:
+        self.process_index = process_index
+        self.barrier = barrier
+
+    def wait_for_everyone(self) -> None:
+        self.barrier.wait(timeout=60)
+
+    def unwrap_model(self, model: Any, keep_torch_compile: bool = True) -> Any:
+        return model
+
+
+@pytest.mark.parametrize("save_on_each_node", [False, True])
+def test_two_processes_publish_one_complete_checkpoint(
+    tmp_path: Path, save_on_each_node: bool
+) -> None:
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def process(index: int) -> None:
+        try:
+            for step in (1, 2, 3):
+                args = Args(should_save=index == 0 or save_on_each_node, process_index=index)
+                args.save_total_limit = 2
+                _save(tmp_path, step, args, accelerator=ThreadAccelerator(index, barrier))
+        except BaseException as error:  # surfaced in the main thread
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=process, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint-2", "checkpoint-3"]
+    files = os.listdir(tmp_path / "checkpoint-3")
+    assert {"rng_state_0.safetensors", "rng_state_1.safetensors", "trainer_state.json"} <= set(
+        files
+    )
+    assert get_last_checkpoint(tmp_path) == tmp_path / "checkpoint-3"

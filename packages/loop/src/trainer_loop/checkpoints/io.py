@@ -47,13 +47,35 @@ def fsync_tree(folder: Path) -> None:
         fsync_path(sub)
 
 
+def _lock(final: Path) -> Path:
+    return final.with_name(f"{TMP_PREFIX}{final.name}.lock")
+
+
 def prepare_tmp(final: Path) -> Path:
-    """Create an empty work folder for `final`, removing a stale one a crash left behind."""
+    """Create an empty work folder for `final`, removing what a crash left behind."""
     tmp = tmp_sibling(final)
     # Tolerant of a second writer doing the same (save_on_each_node on a shared disk).
     _remove(tmp)
+    _remove(_lock(final))
     tmp.mkdir(parents=True, exist_ok=True)
     return tmp
+
+
+def claim_publication(final: Path) -> bool:
+    """True for exactly one caller per folder, even across nodes sharing a disk (mkdir is atomic).
+
+    With `save_on_each_node` every node's main process saves; on a shared disk they all see
+    the same work folder, and only one of them may rename it.
+    """
+    try:
+        _lock(final).mkdir()
+    except FileExistsError:
+        return False
+    return True
+
+
+def release_publication(final: Path) -> None:
+    _remove(_lock(final))
 
 
 def discard(tmp: Path) -> None:
@@ -65,19 +87,15 @@ def publish(tmp: Path, final: Path) -> None:
     """Make the filled work folder `tmp` appear as `final` in one rename.
 
     An existing `final` (a checkpoint of the same step from an earlier run) is first
-    moved aside and deleted only once the new folder is in place.
+    moved aside and deleted only once the new folder is in place. One caller per folder:
+    see `claim_publication`.
     """
     fsync_tree(tmp)
     trash = None
     if final.exists() or final.is_symlink():
         trash = final.with_name(f"{TRASH_PREFIX}{final.name}-{os.getpid()}")
         os.replace(final, trash)
-    try:
-        os.replace(tmp, final)
-    except FileNotFoundError:
-        # Another process of the same node (save_on_each_node on a shared disk) won the race.
-        if not final.exists():
-            raise
+    os.replace(tmp, final)
     fsync_path(final.parent)
     if trash is not None:
         _remove(trash)

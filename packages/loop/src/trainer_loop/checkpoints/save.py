@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer_loop.checkpoints.io import discard, prepare_tmp, publish, tmp_sibling
+from trainer_loop.checkpoints.io import (
+    claim_publication,
+    discard,
+    prepare_tmp,
+    publish,
+    release_publication,
+    tmp_sibling,
+)
 from trainer_loop.checkpoints.model_files import save_model_files
 from trainer_loop.checkpoints.names import TRAINER_STATE_NAME, checkpoint_folder_name
 from trainer_loop.checkpoints.optimizer_state import (
@@ -155,9 +162,12 @@ def save_checkpoint(
             discard(tmp)
         raise
     _barrier(accelerator)
-    if should_save:
+    publisher = should_save and claim_publication(final)
+    if publisher:
         publish(tmp, final)
     _barrier(accelerator)
+    if publisher:
+        release_publication(final)
     if should_save:
         rotate_checkpoints(
             output_dir, args.save_total_limit, state.best_model_checkpoint, use_mtime=True
