@@ -76,3 +76,22 @@ def test_a_new_setup_resets_the_previous_state() -> None:
     PartialState._shared_state["marker"] = 1
     setup_devices(_ns())
     assert "marker" not in PartialState._shared_state
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(),
+    reason="checks the CPU-only error",
+)
+@pytest.mark.parametrize("flag", ["bf16", "bf16_full_eval"])
+def test_bf16_without_use_cpu_on_a_cpu_only_machine(flag: str) -> None:
+    # transformers raises the same at TrainingArguments construction
+    with pytest.raises(UnsupportedSetupError, match="You need to assign use_cpu") as info:
+        setup_devices(_ns(use_cpu=False, **{flag: True}))
+    assert info.value.argument == flag
+    setup_devices(_ns(use_cpu=True, **{flag: True}))  # fine on the CPU
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_tf32_is_checked_at_device_setup() -> None:
+    with pytest.raises(UnsupportedSetupError, match="tf32"):
+        setup_devices(_ns(tf32=True))

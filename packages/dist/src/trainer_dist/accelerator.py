@@ -13,7 +13,11 @@ from trainer_dist.deepspeed import build_deepspeed_plugin
 from trainer_dist.devices import DeviceSetup, reset_accelerate_state, setup_devices, uses_cpu
 from trainer_dist.errors import UnsupportedSetupError
 from trainer_dist.fsdp import fsdp_enabled, fsdp_plugin_kwargs
-from trainer_dist.precision import check_mixed_precision, configure_tf32, resolve_mixed_precision
+from trainer_dist.precision import (
+    apply_tf32_setting,
+    check_mixed_precision,
+    resolve_mixed_precision,
+)
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -261,7 +265,7 @@ def build_accelerator(
 
     setup = device_setup_of(args)
     validate_distributed_args(args, setup)
-    configure_tf32(getattr(args, "tf32", None))
+    apply_tf32_setting(args)
     kwargs = build_accelerator_kwargs(
         args, model=model, accumulate_in_accelerate=accumulate_in_accelerate
     )

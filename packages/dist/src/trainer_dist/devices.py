@@ -11,6 +11,7 @@ import torch
 
 from trainer_dist._config import accelerator_config, env_flag
 from trainer_dist.errors import UnsupportedSetupError
+from trainer_dist.precision import apply_tf32_setting, check_bf16_hardware
 
 if TYPE_CHECKING:
     from accelerate import PartialState
@@ -178,9 +179,27 @@ def setup_devices(args: Any) -> DeviceSetup:
     else:
         # one device per process; the CPU counts as none
         device, n_gpu = state.device, (0 if uses_cpu(args) or state.device.type == "cpu" else 1)
-    return DeviceSetup(
+    setup = DeviceSetup(
         device=device,
         n_gpu=n_gpu,
         parallel_mode=_parallel_mode(state, n_gpu),
         distributed_state=state,
     )
+    apply_hardware_settings(args, setup)
+    return setup
+
+
+def apply_hardware_settings(args: Any, setup: DeviceSetup) -> None:
+    """What transformers checks and sets from the hardware when the arguments are built.
+
+    bf16 without a bf16 accelerator (and without use_cpu) is an error; `tf32` is applied;
+    on MPS, several dataloader workers default to the "fork" start method.
+    """
+    check_bf16_hardware(args, uses_cpu(args))
+    apply_tf32_setting(args)
+    if (
+        setup.device.type == "mps"
+        and getattr(args, "dataloader_multiprocessing_context", "unset") is None
+        and getattr(args, "dataloader_num_workers", 0) > 1
+    ):
+        args.dataloader_multiprocessing_context = "fork"

@@ -67,6 +67,45 @@ def check_mixed_precision(args: Any, device: torch.device) -> None:
             )
 
 
+def bf16_accelerator_available() -> bool:
+    """Whether a non-CPU device here trains in bf16 (transformers' is_torch_bf16_gpu_available)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    for name in ("xpu", "npu", "mlu", "musa", "hpu"):
+        module = getattr(torch, name, None)
+        if (
+            module is not None
+            and callable(getattr(module, "is_available", None))
+            and module.is_available()
+        ):
+            return True
+    return torch.backends.mps.is_available()
+
+
+def check_bf16_hardware(args: Any, use_cpu: bool) -> None:
+    """transformers' construction-time check: bf16 off the CPU needs a bf16-capable accelerator."""
+    for name in ("bf16", "bf16_full_eval"):
+        if getattr(args, name, False) and not use_cpu and not bf16_accelerator_available():
+            reason = (
+                "Your setup doesn't support bf16/gpu. You need to assign use_cpu if you want to "
+                "train the model on CPU."
+            )
+            if torch.cuda.is_available():
+                reason += " You need Ampere+ GPU with cuda>=11.0."
+            raise UnsupportedSetupError(name, True, reason)
+
+
+def apply_tf32_setting(args: Any) -> None:
+    """`tf32` as transformers applies it; torch_compile turns TF32 on where it helps."""
+    tf32 = getattr(args, "tf32", None)
+    compile_wants_tf32 = (tf32 is None and not getattr(args, "fp16", False)) or getattr(
+        args, "bf16", False
+    )
+    if getattr(args, "torch_compile", False) and compile_wants_tf32 and tf32_available():
+        _set_tf32(True)
+    configure_tf32(tf32)
+
+
 def tf32_available() -> bool:
     """TF32 needs a CUDA device of compute capability 8.0 (Ampere) or newer."""
     if not torch.cuda.is_available() or torch.version.cuda is None:
