@@ -126,6 +126,7 @@ def test_fsdp2_on_cpu(torchrun_results: tuple[list[dict[str, Any]], Path]) -> No
         # accelerate (1.15) runs CPU process groups as MULTI_CPU and would silently use DDP;
         # build_accelerator refuses instead. torch's own fully_shard does work on CPU/gloo.
         assert "fsdp" in fsdp["unsupported"]
+        assert fsdp["env_clean"]
         pytest.skip(f"FSDP through accelerate is not possible on CPU: {fsdp['unsupported']}")
     import torch
     from safetensors.torch import load_file

@@ -154,3 +154,8 @@ def test_a_second_accelerator_with_other_settings_replaces_the_first(make_args) 
 def test_full_eval_dtype(make_args) -> None:  # type: ignore[no-untyped-def]
     assert full_eval_dtype(make_args(bf16_full_eval=True)) == torch.bfloat16
     assert full_eval_dtype(make_args()) is None
+
+
+def test_launcher_mixed_precision_is_the_default(make_args, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    assert build_accelerator(make_args()).mixed_precision == "bf16"

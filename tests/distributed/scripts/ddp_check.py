@@ -181,7 +181,8 @@ def check_fsdp(out: Path) -> dict[str, Any]:
     try:
         accelerator = build_accelerator(args)
     except UnsupportedSetupError as exc:
-        return {"unsupported": str(exc)}
+        # nothing left behind that would turn FSDP on for the next Accelerator
+        return {"unsupported": str(exc), "env_clean": "ACCELERATE_USE_FSDP" not in os.environ}
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     model, optimizer = accelerator.prepare(model, optimizer)
