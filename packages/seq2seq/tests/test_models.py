@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -121,3 +123,20 @@ def test_learns_to_reverse_strings() -> None:
     expected = test["labels"].masked_fill(test["labels"] == -100, PAD)
     exact = (generated == expected[:, : generated.shape[1]]).all(dim=1).float().mean()
     assert exact >= 0.9
+
+
+def test_save_pretrained_round_trip(tmp_path: Path) -> None:
+    model = _model(num_heads=2)
+    model.generation_config.max_length = 7
+    model.generation_config.num_beams = 2
+    model.save_pretrained(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+    }
+    loaded = TinySeq2Seq.from_pretrained(tmp_path).eval()
+    assert loaded.config == model.config
+    assert loaded.generation_config == model.generation_config
+    input_ids = torch.randint(2, 16, (3, 5))
+    assert torch.equal(loaded.generate(input_ids), model.generate(input_ids))

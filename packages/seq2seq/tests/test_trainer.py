@@ -185,3 +185,15 @@ def test_no_optimizer_cls_and_kwargs_parameter(tmp_path: Path) -> None:
         Seq2SeqTrainer(  # type: ignore[call-arg]
             model=Reverser(), args=_args(tmp_path), optimizer_cls_and_kwargs=(torch.optim.SGD, {})
         )
+
+
+def test_saved_models_carry_their_generation_config(tmp_path: Path) -> None:
+    model = TinySeq2Seq(TinySeq2SeqConfig(vocab_size=12))
+    trainer = Seq2SeqTrainer(
+        model=model, args=_args(tmp_path, generation_config={"max_length": 6, "pad_token_id": PAD})
+    )
+    trainer.save_model(str(tmp_path / "saved"))
+    assert (tmp_path / "saved" / "generation_config.json").is_file()
+    loaded = TinySeq2Seq.from_pretrained(tmp_path / "saved")
+    assert loaded.generation_config.max_length == 6
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters()))

@@ -9,17 +9,24 @@ behind `decoder_start_token_id` to make the decoder inputs, and -100 labels are 
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainer_loop.outputs import ModelOutput
-from trainer_seq2seq.generation import GenerationConfig
+from trainer_seq2seq.generation import GENERATION_CONFIG_NAME, GenerationConfig
 from trainer_seq2seq.search import beam_search, greedy_search
 
 __all__ = ["TinySeq2Seq", "TinySeq2SeqConfig"]
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
 
 # generate() kwargs that change nothing for this model: a Trainer passes `synced_gpus`, and
 # batches carry `labels` (generation must not look at them).
@@ -48,6 +55,11 @@ class TinySeq2SeqConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TinySeq2SeqConfig:
+        known = attrs.fields_dict(cls)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def shift_tokens_right(
@@ -200,6 +212,41 @@ class TinySeq2Seq(nn.Module):
             length_penalty=config.length_penalty,
             early_stopping=config.early_stopping,
         )
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike[str],
+        state_dict: dict[str, torch.Tensor] | None = None,
+        is_main_process: bool = True,
+    ) -> None:
+        """Write `model.safetensors`, `config.json` and `generation_config.json`.
+
+        Trainers call this for checkpoints and `save_model()` (so checkpoints carry the
+        generation config, as with transformers models); `from_pretrained` reads it back.
+        """
+        if not is_main_process:
+            return
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = state_dict if state_dict is not None else self.state_dict()
+        weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+        save_file(weights, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+        (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        gen_config = self.generation_config
+        if callable(getattr(gen_config, "save_pretrained", None)):
+            gen_config.save_pretrained(folder)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike[str]) -> TinySeq2Seq:
+        """A model saved by `save_pretrained` (weights, config and generation config)."""
+        folder = Path(folder)
+        config = TinySeq2SeqConfig.from_dict(json.loads((folder / CONFIG_NAME).read_text()))
+        model = cls(config)
+        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+        gen_file = folder / GENERATION_CONFIG_NAME
+        if gen_file.is_file():
+            model.generation_config = GenerationConfig.from_dict(json.loads(gen_file.read_text()))
+        return model
 
     def _resolve_generation_config(self, **overrides: Any) -> GenerationConfig:
         unsupported = sorted(set(overrides) - _IGNORED_GENERATE_KWARGS - _GENERATION_FIELDS)
