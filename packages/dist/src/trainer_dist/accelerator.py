@@ -108,9 +108,13 @@ def find_unused_parameters(args: Any, model: Any = None) -> bool:
     if getattr(args, "ddp_find_unused_parameters", None) is not None:
         return bool(args.ddp_find_unused_parameters)
     if model is not None and _is_pretrained_model(model):
-        checkpointing = getattr(model, "is_activation_checkpointing", False) or getattr(
-            model, "is_gradient_checkpointing", False
+        # transformers 5 renamed is_gradient_checkpointing (now deprecated, it warns)
+        name = (
+            "is_activation_checkpointing"
+            if hasattr(type(model), "is_activation_checkpointing")
+            else "is_gradient_checkpointing"
         )
+        checkpointing = bool(getattr(model, name, False))
         return not (checkpointing or getattr(args, "activation_checkpointing", False))
     return True
 
