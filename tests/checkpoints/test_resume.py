@@ -106,26 +106,30 @@ def _resume_in_process(out: Path) -> dict[str, torch.Tensor]:
     return dict(trainer.model.state_dict())
 
 
-@pytest.mark.parametrize("where", ["step", "save"])
+@pytest.mark.parametrize("where", ["step", "write", "publish"])
 def test_sigkill_at_a_random_moment_then_resume(
     reference: tuple[Path, dict[str, torch.Tensor], list[Any]], tmp_path: Path, where: str
 ) -> None:
     rng = random.Random(f"sigkill-{where}")
-    if where == "step":
-        flag = ["--sigkill-at-step", str(rng.randint(3, 11))]
-    else:  # somewhere inside a save: 8 files + 1 folder are fsynced per checkpoint
-        flag = ["--sigkill-at-fsync", str(rng.randint(12, 50))]
-    code, output = _run_job(tmp_path / "out", *flag)
+    flag = {
+        "step": ["--sigkill-at-step", str(rng.randint(3, 11))],  # between saves
+        # one optimizer state file per checkpoint: cut one of saves 2..5
+        "write": ["--sigkill-at-write", str(rng.randint(2, 5))],
+        # 8 files + 1 folder fsynced per checkpoint: cut one of saves 2..5 while publishing
+        "publish": ["--sigkill-at-fsync", str(rng.randint(10, 45))],
+    }[where]
+    out = tmp_path / "out"
+    code, output = _run_job(out, *flag)
     assert code == -signal.SIGKILL, output[-2000:]
-    tmp_path = tmp_path / "out"
-    last = get_last_checkpoint(tmp_path)
+    last = get_last_checkpoint(out)
     assert last is not None and is_complete_checkpoint(last)
-    if where == "save":  # the cut save left only its hidden work folder
-        leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".tmp-checkpoint-")]
-        assert len(leftovers) == 1
-    _assert_same_weights(reference[1], _resume_in_process(tmp_path))
-    final = load_file(str(tmp_path / "checkpoint-12" / "model.safetensors"))
+    hidden = [n for n in os.listdir(out) if n.startswith(".")]
+    if where != "step":  # the cut save left only its hidden work folder (and publication claim)
+        assert hidden and all(n.startswith(".tmp-checkpoint-") for n in hidden), hidden
+    _assert_same_weights(reference[1], _resume_in_process(out))
+    final = load_file(str(out / "checkpoint-12" / "model.safetensors"))
     _assert_same_weights(reference[1], final)
+    assert not [n for n in os.listdir(out) if n.startswith(".")]  # the next save cleaned up
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(

@@ -82,7 +82,7 @@ CASES: dict[str, dict[str, Any]] = {
 
 
 def _run(trainer_cls: Any, args_cls: Any, out: Path, options: dict[str, Any]) -> Any:
-    args = args_cls(output_dir=str(out), **BASE, **options)
+    args = args_cls(output_dir=str(out), **{**BASE, **options})
     torch.manual_seed(0)
     trainer = trainer_cls(
         model=tiny_job.DropoutNet(),
@@ -166,3 +166,26 @@ def test_save_resume_and_best_model_load_without_unpickling(
     resumed.train(resume_from_checkpoint=True)
     assert resumed.state.global_step == 14
     assert Path(resumed.state.best_model_checkpoint).name == "checkpoint-13"
+
+
+@pytest.mark.reference
+def test_resuming_a_transformers_checkpoint_is_refused_clearly(
+    tmp_path: Path, no_unpickling: None
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    from trainer_args import TrainingArguments
+    from trainer_loop.checkpointing import CheckpointFormatError
+
+    _run(
+        transformers.Trainer,
+        transformers.TrainingArguments,
+        tmp_path,
+        {"max_steps": 2, "save_steps": 2},
+    )
+    assert (tmp_path / "checkpoint-2" / "optimizer.pt").is_file()
+    args = TrainingArguments(output_dir=str(tmp_path), **{**BASE, "max_steps": 4})
+    trainer = Trainer(
+        model=tiny_job.DropoutNet(), args=args, train_dataset=tiny_job.RegressionData()
+    )
+    with pytest.raises(CheckpointFormatError, match=r"optimizer\.pt.*never unpickles"):
+        trainer.train(resume_from_checkpoint=True)

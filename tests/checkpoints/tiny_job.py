@@ -3,8 +3,8 @@
 Shuffled data, dropout, gradient accumulation 2 and two dataloader workers, so an exact
 resume has to restore the data order, every RNG, the optimizer and the scheduler.
 
-    python tiny_job.py OUT [--resume] [--sigkill-at-step N] [--sigkill-at-fsync N]
-                           [--sigterm-at-step N]
+    python tiny_job.py OUT [--resume] [--sigterm-at-step N]
+                           [--sigkill-at-step N | --sigkill-at-write N | --sigkill-at-fsync N]
 """
 
 from __future__ import annotations
@@ -95,20 +95,18 @@ class SignalAtStep(TrainerCallback):
             os.kill(os.getpid(), self.signum)
 
 
-def _sigkill_at_fsync(count: int) -> None:
-    """SIGKILL in the middle of a checkpoint save: at the `count`-th fsync of a file."""
-    from trainer_loop.checkpoints import io
-
-    original = io.fsync_path
+def _sigkill_at_call(module: Any, name: str, count: int) -> None:
+    """SIGKILL in the middle of a checkpoint save, at the `count`-th call of `module.name`."""
+    original = getattr(module, name)
     calls = [0]
 
-    def fsync_then_maybe_die(path: Any) -> None:
+    def call_then_maybe_die(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
         if calls[0] == count:
             os.kill(os.getpid(), signal.SIGKILL)
-        original(path)
+        return original(*args, **kwargs)
 
-    io.fsync_path = fsync_then_maybe_die  # type: ignore[assignment]
+    setattr(module, name, call_then_maybe_die)
 
 
 def main(argv: list[str]) -> int:
@@ -116,7 +114,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("out")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--sigkill-at-step", type=int)
-    parser.add_argument("--sigkill-at-fsync", type=int)
+    parser.add_argument("--sigkill-at-fsync", type=int, help="while publishing a checkpoint")
+    parser.add_argument("--sigkill-at-write", type=int, help="while writing a checkpoint's files")
     parser.add_argument("--sigterm-at-step", type=int)
     cli = parser.parse_args(argv)
     callbacks: list[Any] = []
@@ -124,7 +123,13 @@ def main(argv: list[str]) -> int:
     if cli.sigkill_at_step:
         callbacks.append(SignalAtStep(cli.sigkill_at_step, signal.SIGKILL))
     if cli.sigkill_at_fsync:
-        _sigkill_at_fsync(cli.sigkill_at_fsync)
+        from trainer_loop.checkpoints import io
+
+        _sigkill_at_call(io, "fsync_path", cli.sigkill_at_fsync)
+    if cli.sigkill_at_write:
+        from trainer_loop.checkpoints import optimizer_state
+
+        _sigkill_at_call(optimizer_state, "write_state", cli.sigkill_at_write)
     if cli.sigterm_at_step:
         from trainer_loop.checkpointing import PreemptionCallback
 

@@ -261,3 +261,12 @@ def test_two_processes_publish_one_complete_checkpoint(
         files
     )
     assert get_last_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
+
+
+def test_leftovers_of_killed_saves_are_removed_by_the_next_save(tmp_path: Path) -> None:
+    for name in (".tmp-checkpoint-8", ".tmp-checkpoint-8.lock", ".trash-checkpoint-2-77"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "big.safetensors").write_bytes(b"0" * 100)
+    (tmp_path / ".tmp-other").mkdir()  # not ours: kept
+    _save(tmp_path, 3)
+    assert sorted(os.listdir(tmp_path)) == [".tmp-other", "checkpoint-3"]

@@ -55,10 +55,25 @@ def prepare_tmp(final: Path) -> Path:
     """Create an empty work folder for `final`, removing what a crash left behind."""
     tmp = tmp_sibling(final)
     # Tolerant of a second writer doing the same (save_on_each_node on a shared disk).
-    _remove(tmp)
-    _remove(_lock(final))
+    remove_leftovers(final.parent)
     tmp.mkdir(parents=True, exist_ok=True)
     return tmp
+
+
+def remove_leftovers(output_dir: Path) -> None:
+    """Delete work folders, claims and trash that killed saves left (of any step) in output_dir.
+
+    Only one save runs at a time in a run folder, so any of them found here is stale; a
+    resumed run may never save that step again, and a cut work folder can be large.
+    """
+    prefixes = (f"{TMP_PREFIX}checkpoint-", f"{TRASH_PREFIX}checkpoint-")
+    try:
+        names = os.listdir(output_dir)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(prefixes):
+            _remove(output_dir / name)
 
 
 def claim_publication(final: Path) -> bool:
