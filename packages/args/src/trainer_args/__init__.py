@@ -22,12 +22,12 @@ from trainer_args.enums import (
     SchedulerType,
 )
 from trainer_args.errors import FieldError, ValidationError
-from trainer_args.seq2seq_args import Seq2SeqTrainingArguments
 from trainer_args.training_args import TrainingArguments
 
 if TYPE_CHECKING:
     from trainer_args.parser import ArgumentParser, string_to_bool
     from trainer_args.schema import json_schema
+    from trainer_args.seq2seq_args import Seq2SeqTrainingArguments
 
 __all__ = [
     "LOG_LEVELS",
@@ -52,7 +52,9 @@ __all__ = [
     "string_to_bool",
 ]
 
+# Imported on first use: building a 119-field attrs class (and pathlib) costs import time.
 _LAZY = {
+    "Seq2SeqTrainingArguments": "trainer_args.seq2seq_args",
     "ArgumentParser": "trainer_args.parser",
     "string_to_bool": "trainer_args.parser",
     "json_schema": "trainer_args.schema",

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 from typing import Any
 
@@ -65,6 +64,8 @@ class AcceleratorConfig:
 
     @classmethod
     def from_json_file(cls, json_file: str | os.PathLike[str]) -> AcceleratorConfig:
+        import json
+
         try:
             with open(json_file, encoding="utf-8") as handle:
                 data = json.load(handle)

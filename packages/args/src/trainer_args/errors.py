@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -13,6 +12,8 @@ _MAX_LISTED = 20
 
 def closest(word: object, candidates: Iterable[object]) -> str | None:
     """The candidate nearest to `word` (difflib), or None when nothing is close."""
+    import difflib  # only needed when something is wrong
+
     names = [str(c) for c in candidates]
     matches = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
     return matches[0] if matches else None

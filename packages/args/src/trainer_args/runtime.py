@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import os
 from typing import Any
 
@@ -91,4 +90,6 @@ def rank_info(args: Any, state_attr: str, env_var: str, default: int) -> int:
 
 
 def current_verbosity() -> int:
+    import logging
+
     return logging.getLogger(VERBOSITY_LOGGER).getEffectiveLevel()

@@ -19,13 +19,10 @@ Checks that need the hardware are left to `trainer_dist.devices.setup_devices`:
 # mirrors transformers, and the parser's union rules (HfArgumentParser's) depend on it.
 
 import contextlib
-import json
 import math
 import os
 from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path, PurePath
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -42,6 +39,9 @@ from trainer_args.enums import (
     SchedulerType,
 )
 from trainer_args.fields import arg
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 __all__ = ["TrainingArguments"]
 
@@ -80,7 +80,7 @@ class TrainingArguments:
     output_dir: str | None = arg(
         None,
         help="Folder for checkpoints and the final model; default 'trainer_output'.",
-        accepts=str | PurePath | None,
+        accepts=str | os.PathLike | None,
     )
     per_device_train_batch_size: int = arg(8, help="Training micro-batch size per device.")
     num_train_epochs: float = arg(
@@ -341,7 +341,9 @@ class TrainingArguments:
     do_eval: bool = arg(False, help="Script flag: run evaluation.")
     do_predict: bool = arg(False, help="Script flag: run prediction.")
     resume_from_checkpoint: str | None = arg(
-        None, help="Script flag: checkpoint folder to resume from.", accepts=str | PurePath | None
+        None,
+        help="Script flag: checkpoint folder to resume from.",
+        accepts=str | os.PathLike | None,
     )
     local_rank: int = arg(-1, help="Legacy launcher argument; use local_process_index.")
 
@@ -375,7 +377,9 @@ class TrainingArguments:
         return self.per_device_eval_batch_size * max(1, runtime.n_gpu_hint(self))
 
     @property
-    def ddp_timeout_delta(self) -> timedelta:
+    def ddp_timeout_delta(self) -> "timedelta":
+        from datetime import timedelta
+
         return timedelta(seconds=self.ddp_timeout)
 
     # ------------------------------------------------- torch side (trainer_dist)
@@ -458,6 +462,8 @@ class TrainingArguments:
         return serialization_core.to_dict(self)
 
     def to_json_string(self) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=2)
 
     def to_sanitized_dict(self) -> dict[str, Any]:
@@ -477,7 +483,8 @@ class TrainingArguments:
         return from_dict(cls, data, allow_unknown=allow_unknown)
 
     def to_json_file(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(self.to_json_string() + "\n", encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(self.to_json_string() + "\n")
 
     @classmethod
     def from_json_file(
@@ -490,7 +497,8 @@ class TrainingArguments:
     def to_yaml_file(self, path: str | os.PathLike[str]) -> None:
         from trainer_args.serialization import dump_yaml
 
-        Path(path).write_text(dump_yaml(self.to_dict()), encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(dump_yaml(self.to_dict()))
 
     @classmethod
     def from_yaml_file(

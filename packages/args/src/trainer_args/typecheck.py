@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import types
 from enum import Enum
-from pathlib import PurePath
 from typing import Any, Literal, Union, get_args, get_origin
 
 __all__ = ["describe", "is_union", "matches", "union_members"]
@@ -34,8 +34,8 @@ def _matches_scalar(value: Any, tp: type) -> bool:
         return isinstance(value, tp) or (isinstance(value, str) and value in values)
     if tp is str:
         return isinstance(value, str)
-    if issubclass(tp, PurePath):
-        return isinstance(value, (PurePath, str))
+    if issubclass(tp, os.PathLike):
+        return isinstance(value, (os.PathLike, str))
     return isinstance(value, tp)
 
 

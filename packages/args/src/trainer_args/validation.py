@@ -8,8 +8,6 @@ problems and raises one `ValidationError` listing all of them.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import typing
 import warnings
@@ -17,7 +15,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from trainer_args import fsdp, integrations
+from trainer_args import integrations
 from trainer_args.accelerator_config import AcceleratorConfig
 from trainer_args.enums import (
     DebugOption,
@@ -42,6 +40,7 @@ __all__ = [
 
 _E = TypeVar("_E", bound=Enum)
 _TYPE_CACHE: dict[type, dict[str, Any]] = {}
+_WARNING = 30  # logging.WARNING
 ENUM_FIELDS: dict[str, type[Enum]] = {
     "eval_strategy": IntervalStrategy,
     "logging_strategy": IntervalStrategy,
@@ -116,6 +115,8 @@ def _convert_str_dict(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse_json_dicts(args: Any) -> None:
+    import json
+
     errors = []
     for name in args._VALID_DICT_FIELDS:
         value = getattr(args, name)
@@ -155,7 +156,7 @@ def _defaults(args: Any) -> None:
     _resolve_aliases(args)
     args.output_dir = os.path.expanduser(args.output_dir)
     if args.disable_tqdm is None:
-        args.disable_tqdm = _verbosity() > logging.WARNING
+        args.disable_tqdm = _verbosity() > _WARNING
     if isinstance(args.include_num_input_tokens_seen, bool):
         args.include_num_input_tokens_seen = "all" if args.include_num_input_tokens_seen else "no"
 
@@ -289,5 +290,7 @@ def _finish(args: Any) -> None:
     args.accelerator_config = _accelerator_config(args.accelerator_config)
     if args.use_cpu:
         args.dataloader_pin_memory = False
-    args.fsdp_plugin_args = fsdp.process_fsdp_args(args)
+    from trainer_args.fsdp import process_fsdp_args
+
+    args.fsdp_plugin_args = process_fsdp_args(args)
     args.deepspeed_plugin = None
