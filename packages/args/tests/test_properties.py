@@ -303,3 +303,19 @@ def test_fields_stay_assignable() -> None:
     args.custom_attribute = 1  # type: ignore[attr-defined]
     args._n_gpu = 0
     assert args.train_batch_size == 4 and args.custom_attribute == 1  # type: ignore[attr-defined]
+
+
+def test_copy_evolve_and_pickle() -> None:
+    import pickle
+
+    import attrs
+
+    args = TrainingArguments(eval_strategy="epoch", fsdp="full_shard")
+    assert copy.deepcopy(args) == args
+    assert pickle.loads(pickle.dumps(args)) == args
+    changed = attrs.evolve(args, seed=7)  # attrs' dataclasses.replace; runs validation again
+    assert (
+        changed.seed == 7
+        and changed.fsdp is True
+        and changed.eval_strategy is IntervalStrategy.EPOCH
+    )
