@@ -187,3 +187,18 @@ def test_missing_weights_raise_as_transformers(tmp_path: Path) -> None:
         load_checkpoint_model(_model(0), tmp_path / "nowhere")
     with pytest.raises(ValueError, match="Can't find a valid checkpoint at"):
         load_checkpoint_model(_model(0), tmp_path)
+
+
+def test_disabled_grad_scaler_writes_nothing(tmp_path: Path) -> None:
+    save_scaler(torch.amp.GradScaler("cpu", enabled=False), tmp_path)
+    assert not (tmp_path / "scaler.json").exists()
+
+
+def test_optimizer_alone_without_scheduler(tmp_path: Path) -> None:
+    model = _model(0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    _steps(model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0), 0, 2)
+    save_optimizer(optimizer, tmp_path)
+    other = torch.optim.SGD(_model(0).parameters(), lr=0.1, momentum=0.9)
+    assert load_checkpoint_optimizer_and_scheduler(other, None, None, tmp_path)
+    assert other.state_dict()["state"].keys() == optimizer.state_dict()["state"].keys()

@@ -77,7 +77,9 @@ def save_scaler(scaler: Any, folder: Path) -> None:
     """`scaler.json` when a GradScaler is in use (fp16 on GPU), as transformers writes scaler.pt."""
     if scaler is None:
         return
-    write_state(folder / SCALER_JSON, folder / SCALER_TENSORS, scaler.state_dict())
+    state = scaler.state_dict()
+    if state:  # a disabled GradScaler has an empty state, which it refuses to load back
+        write_state(folder / SCALER_JSON, folder / SCALER_TENSORS, state)
 
 
 def _load_scheduler(scheduler: Any, folder: Path) -> None:
@@ -109,13 +111,16 @@ def load_checkpoint_optimizer_and_scheduler(
 ) -> bool:
     """Restore optimizer and scheduler (both files present, as transformers), then the scaler.
 
+    Without a scheduler (`scheduler=None`) the optimizer alone is restored.
+
     Returns False when the checkpoint has no optimizer state (`save_only_model`). Raises
     CheckpointFormatError when it has transformers' pickles (`optimizer.pt`) instead.
     Pass `model` when it is FSDP-wrapped (the state is stored unsharded, by parameter name).
     """
     folder = Path(folder)
     loaded = False
-    if (folder / OPTIMIZER_JSON).is_file() and (folder / SCHEDULER_JSON).is_file():
+    has_scheduler = (folder / SCHEDULER_JSON).is_file() or scheduler is None
+    if (folder / OPTIMIZER_JSON).is_file() and has_scheduler:
         _load_optimizer(optimizer, folder, model)
         if scheduler is not None:
             _load_scheduler(scheduler, folder)
