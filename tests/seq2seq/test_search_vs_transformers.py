@@ -48,10 +48,17 @@ def test_greedy_matches_t5_generate(make_t5: Callable[[], Any], max_length: int)
 
 @pytest.mark.parametrize(
     ("num_beams", "length_penalty", "early_stopping"),
-    [(2, 1.0, False), (4, 1.0, False), (3, 0.5, True), (3, 2.0, False), (3, -1.0, False)],
+    [
+        (2, 1.0, False),
+        (4, 1.0, False),
+        (3, 0.5, True),
+        (3, 2.0, False),
+        (3, -1.0, False),
+        (3, 1.5, "never"),
+    ],
 )
 def test_beam_search_matches_t5_generate(
-    make_t5: Callable[[], Any], num_beams: int, length_penalty: float, early_stopping: bool
+    make_t5: Callable[[], Any], num_beams: int, length_penalty: float, early_stopping: bool | str
 ) -> None:
     t5 = make_t5()
     input_ids = torch.randint(2, 24, (8, 5), generator=torch.Generator().manual_seed(2))

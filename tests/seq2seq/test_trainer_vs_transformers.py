@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from trainer_args import Seq2SeqTrainingArguments
-from trainer_seq2seq import Seq2SeqTrainer
+from trainer_seq2seq import Seq2SeqTrainer, TinySeq2Seq, TinySeq2SeqConfig
 
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.reference
@@ -247,3 +247,18 @@ def test_invalid_generation_config_fails_at_init(
         )
     with pytest.raises(ValueError, match=r"length_penalty(.|\n)*Fix these issues"):
         Seq2SeqTrainer(model=make_t5(), args=_args(_Ours, tmp_path, generation_config=bad))
+
+
+def test_a_transformers_generation_config_drives_the_reference_model(tmp_path: Path) -> None:
+    config = transformers.GenerationConfig(max_length=6, num_beams=2, pad_token_id=0)
+    model = TinySeq2Seq(TinySeq2SeqConfig(vocab_size=24))
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=_args(_Ours, tmp_path, predict_with_generate=True, generation_config=config),
+    )
+    assert isinstance(model.generation_config, transformers.GenerationConfig)
+    unlabelled = [
+        {"input_ids": torch.arange(2, 8), "attention_mask": torch.ones(6, dtype=torch.long)}
+    ]
+    assert trainer.predict(unlabelled).predictions.shape == (1, 6)
+    assert trainer.predict(unlabelled, max_length=3).predictions.shape == (1, 6)  # padded to 6

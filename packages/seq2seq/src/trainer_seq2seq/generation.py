@@ -46,7 +46,7 @@ class GenerationConfig:
     max_new_tokens: int | None = None
     num_beams: int = 1
     length_penalty: float = 1.0
-    early_stopping: bool = False
+    early_stopping: bool | str = False
     pad_token_id: int | None = None
     bos_token_id: int | None = None
     eos_token_id: int | None = None
@@ -56,9 +56,16 @@ class GenerationConfig:
     @classmethod
     def from_dict(cls, config_dict: Mapping[str, Any], **kwargs: Any) -> GenerationConfig:
         merged = {**config_dict, **kwargs}
-        known = {f.name for f in attrs.fields(cls)} - {"extra"}
-        config = cls(**{k: v for k, v in merged.items() if k in known})
-        config.extra = {k: v for k, v in merged.items() if k not in known}
+        fields = {f.name: f for f in attrs.fields(cls) if f.name != "extra"}
+        # transformers writes unset values as None: those keep this class's defaults.
+        config = cls(
+            **{
+                k: v
+                for k, v in merged.items()
+                if k in fields and (v is not None or fields[k].default is None)
+            }
+        )
+        config.extra = {k: v for k, v in merged.items() if k not in fields}
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,7 +96,7 @@ class GenerationConfig:
         if not strict or self.num_beams > 1:
             return
         # The same "beam-only flag without beams" mistakes transformers refuses in strict mode.
-        if self.early_stopping:
+        if self.early_stopping is not False:
             raise ValueError(
                 "GenerationConfig is invalid: `early_stopping` is set but `num_beams` is 1; "
                 "set `num_beams>1` or unset `early_stopping`."

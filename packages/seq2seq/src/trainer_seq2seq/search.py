@@ -53,12 +53,13 @@ def beam_search(
     eos_token_id: int | None,
     pad_token_id: int,
     length_penalty: float = 1.0,
-    early_stopping: bool = False,
+    early_stopping: bool | str = False,
 ) -> torch.Tensor:
     """Beam search with transformers' scoring: finished hypotheses score
     `sum(log p) / generated_length ** length_penalty`, and a row stops when it holds
-    `num_beams` finished hypotheses that no running beam can still beat (or, with
-    `early_stopping`, as soon as it holds them).
+    `num_beams` finished hypotheses that no running beam can still beat (with
+    `early_stopping=True`: as soon as it holds them; with `"never"`: judged at the best
+    possible length).
 
     `prompt` has one row per example; each is expanded to `num_beams` beams here, and the
     model sees `batch * num_beams` rows (example-major).
@@ -110,10 +111,14 @@ def beam_search(
         running_scores = _gather(alive_scores, keep)
 
         full = (finished_scores > _NEG_INF / 2).all(dim=1)
-        if early_stopping:
+        if early_stopping is True:
             row_done |= full
         else:
-            best_possible = running_scores[:, 0] / generated**length_penalty
+            # "never" with a positive penalty: longer is better, so assume the longest.
+            best_length = generated
+            if early_stopping == "never" and length_penalty > 0.0:
+                best_length = max_length - prompt_len
+            best_possible = running_scores[:, 0] / best_length**length_penalty
             row_done |= full & (best_possible <= finished_scores.min(dim=1).values)
         if row_done.all():
             break
