@@ -121,7 +121,7 @@ def _has_fp32_precision_api() -> bool:
 def _set_tf32(enable: bool) -> None:
     if _has_fp32_precision_api():
         mode = "tf32" if enable else "ieee"
-        torch.backends.fp32_precision = mode  # type: ignore[attr-defined]
+        # CUDA back-ends only: the global knob would also switch oneDNN (CPU) matmuls
         torch.backends.cuda.matmul.fp32_precision = mode  # type: ignore[attr-defined]
         torch.backends.cudnn.fp32_precision = mode  # type: ignore[attr-defined]
         torch.backends.cudnn.conv.fp32_precision = mode  # type: ignore[attr-defined]
