@@ -10,8 +10,9 @@ import torch
 
 from trainer_seq2seq.generation import (
     GenerationConfig,
+    generation_pad_width,
     load_generation_config,
-    pad_to_generation_width,
+    pad_tensor_to_length,
     padded_generation_width,
     resolve_generation_kwargs,
 )
@@ -85,12 +86,13 @@ def test_missing_paths_and_bad_values_fail_clearly(tmp_path: Path) -> None:
 
 
 def test_padding_follows_the_config_width() -> None:
-    ids = torch.tensor([[0, 5, 1]])
-    assert pad_to_generation_width(ids, 5, None, 9).tolist() == [[0, 5, 1, 9, 9]]
+    assert generation_pad_width(3, 5, None) == 5
     # Wider than max_length: max_new_tokens + 1 applies only when that is wider still.
-    assert pad_to_generation_width(ids, 2, 4, 9).tolist() == [[0, 5, 1, 9, 9]]
-    assert pad_to_generation_width(ids, 2, None, 9).tolist() == [[0, 5, 1]]
-    assert pad_to_generation_width(ids, 3, 1, 9).tolist() == [[0, 5, 1]]
+    assert generation_pad_width(3, 2, 4) == 5
+    assert generation_pad_width(3, 2, None) is None
+    assert generation_pad_width(3, 3, 1) is None
+    ids = torch.tensor([[0, 5, 1]])
+    assert pad_tensor_to_length(ids, 5, 9).tolist() == [[0, 5, 1, 9, 9]]
 
 
 def test_unset_max_length_means_twenty() -> None:

@@ -197,3 +197,24 @@ def test_saved_models_carry_their_generation_config(tmp_path: Path) -> None:
     loaded = TinySeq2Seq.from_pretrained(tmp_path / "saved")
     assert loaded.generation_config.max_length == 6
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters()))
+
+
+def test_generation_kwargs_reach_every_eval_dataset_of_a_dict(tmp_path: Path) -> None:
+    # transformers loses them below the first dataset level; we keep them (deliberate fix).
+    model = TinySeq2Seq(TinySeq2SeqConfig(vocab_size=12))
+    model.generation_config.eos_token_id = None  # never stops early: the width is exact
+    widths: list[int] = []
+
+    def record(prediction: Any) -> dict[str, float]:
+        widths.append(prediction.predictions.shape[1])
+        return {}
+
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=_args(tmp_path, predict_with_generate=True),
+        eval_dataset={"first": examples(WORDS[:3]), "second": examples(WORDS[3:])},
+        compute_metrics=record,
+    )
+    metrics = trainer.evaluate(max_new_tokens=24)
+    assert widths == [25, 25]
+    assert "eval_first_loss" in metrics and "eval_second_loss" in metrics

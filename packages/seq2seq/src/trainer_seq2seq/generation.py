@@ -22,9 +22,9 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "GENERATION_CONFIG_NAME",
     "GenerationConfig",
+    "generation_pad_width",
     "load_generation_config",
     "pad_tensor_to_length",
-    "pad_to_generation_width",
     "padded_generation_width",
     "resolve_generation_kwargs",
 ]
@@ -220,18 +220,15 @@ def pad_tensor_to_length(tensor: torch.Tensor, length: int, pad_token_id: int) -
     return padded
 
 
-def pad_to_generation_width(
-    tensor: torch.Tensor, max_length: int, max_new_tokens: int | None, pad_token_id: int
-) -> torch.Tensor:
-    """Pad generated ids (or labels) as transformers' Seq2SeqTrainer does.
+def generation_pad_width(width: int, max_length: int, max_new_tokens: int | None) -> int | None:
+    """The width transformers' Seq2SeqTrainer pads generated ids (and labels) to, or None.
 
     Narrower than the config's `max_length`: padded to it. Otherwise, narrower than
     `max_new_tokens + 1` (the new tokens plus the decoder start token): padded to that.
-    Wider tensors are returned unchanged.
+    Wider tensors are left as they are (None).
     """
-    width = tensor.shape[-1]
     if width < max_length:
-        return pad_tensor_to_length(tensor, max_length, pad_token_id)
+        return max_length
     if max_new_tokens is not None and width < max_new_tokens + 1:
-        return pad_tensor_to_length(tensor, max_new_tokens + 1, pad_token_id)
-    return tensor
+        return max_new_tokens + 1
+    return None

@@ -18,8 +18,9 @@ from torch import nn
 
 from trainer_loop.trainer import Trainer
 from trainer_seq2seq.generation import (
+    generation_pad_width,
     load_generation_config,
-    pad_to_generation_width,
+    pad_tensor_to_length,
     padded_generation_width,
     resolve_generation_kwargs,
 )
@@ -89,7 +90,25 @@ class Seq2SeqTrainer(Trainer):
         metric_key_prefix: str = "eval",
         **gen_kwargs: Any,
     ) -> dict[str, float]:
-        """Evaluate; `gen_kwargs` (`max_length`, `max_new_tokens`, `num_beams`, ...) go to `generate`."""
+        """Evaluate; `gen_kwargs` (`max_length`, `max_new_tokens`, `num_beams`, ...) go to `generate`.
+
+        With several eval datasets (a dict), every one is generated with `gen_kwargs`:
+        transformers drops them after the first level (its Trainer.evaluate recurses without
+        them); this is a deliberate fix.
+        """
+        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if isinstance(datasets, dict):
+            metrics: dict[str, float] = {}
+            for name, dataset in datasets.items():
+                metrics.update(
+                    self.evaluate(
+                        dataset if eval_dataset is not None else name,
+                        ignore_keys=ignore_keys,
+                        metric_key_prefix=f"{metric_key_prefix}_{name}",
+                        **gen_kwargs,
+                    )
+                )
+            return metrics
         self._set_generation_kwargs(gen_kwargs)
         return super().evaluate(
             eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
@@ -125,19 +144,13 @@ class Seq2SeqTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         generated = self._generate(inputs, gen_kwargs)
         gen_config = getattr(self.model, "generation_config", None)
-        max_length, max_new_tokens = padded_generation_width(gen_config)
-        generated = pad_to_generation_width(
-            generated, max_length, max_new_tokens, self._pad_token_id()
-        )
+        widths = padded_generation_width(gen_config)
+        generated = self._pad_to_generation_width(generated, *widths)
 
         loss = self._generation_loss(model, inputs) if has_labels else None
         if self.args.prediction_loss_only:
             return loss, None, None
-        labels = None
-        if has_labels:
-            labels = pad_to_generation_width(
-                inputs["labels"], max_length, max_new_tokens, self._pad_token_id()
-            )
+        labels = self._pad_to_generation_width(inputs["labels"], *widths) if has_labels else None
         return loss, generated, labels
 
     def _generate(self, inputs: dict[str, Any], gen_kwargs: dict[str, Any]) -> torch.Tensor:
@@ -193,16 +206,16 @@ class Seq2SeqTrainer(Trainer):
             )
         return int(pad)
 
+    def _pad_to_generation_width(
+        self, tensor: torch.Tensor, max_length: int, max_new_tokens: int | None
+    ) -> torch.Tensor:
+        width = generation_pad_width(tensor.shape[-1], max_length, max_new_tokens)
+        return tensor if width is None else self._pad_tensors_to_max_len(tensor, width)
+
     def _pad_tensors_to_max_len(self, tensor: torch.Tensor, max_length: int) -> torch.Tensor:
-        """Right-pad `tensor` with the pad id to `max_length` (transformers' helper, same name)."""
-        padded = torch.full(
-            (tensor.shape[0], max_length),
-            self._pad_token_id(),
-            dtype=tensor.dtype,
-            device=tensor.device,
-        )
-        padded[:, : tensor.shape[-1]] = tensor
-        return padded
+        """Right-pad `tensor` with the pad id to `max_length` (transformers' helper: same name,
+        so subclasses that override it keep working)."""
+        return pad_tensor_to_length(tensor, max_length, self._pad_token_id())
 
     def _default_synced_gpus(self) -> bool:
         """ZeRO-3 and FSDP shard the weights: every process must run every generation step."""
