@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,22 @@ def test_optimizer_alone_without_scheduler(tmp_path: Path) -> None:
     other = torch.optim.SGD(_model(0).parameters(), lr=0.1, momentum=0.9)
     assert load_checkpoint_optimizer_and_scheduler(other, None, None, tmp_path)
     assert other.state_dict()["state"].keys() == optimizer.state_dict()["state"].keys()
+
+
+@pytest.mark.reference
+def test_save_pretrained_model_round_trip_without_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=16)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config)
+    save_model_files(model, tmp_path)
+    assert {"config.json", "model.safetensors"} <= set(os.listdir(tmp_path))
+    torch.manual_seed(1)
+    other = transformers.GPT2LMHeadModel(config)
+    load_checkpoint_model(other, tmp_path)
+    for (name, expected), got in zip(model.state_dict().items(), other.state_dict().values()):
+        assert torch.equal(expected, got), name
+    assert other.lm_head.weight.data_ptr() == other.transformer.wte.weight.data_ptr()
+    assert "missing keys" not in caplog.text and "unexpected keys" not in caplog.text
