@@ -97,6 +97,7 @@ def _assert_same_prediction(ours: Any, ref: Any) -> None:
         ({}, {"max_new_tokens": 3}),
         ({}, {"max_new_tokens": 24}),  # wider than 20: padded to max_new_tokens + 1
         ({}, {"max_length": 24}),  # wider than 20 and not padded: the loop pads with -100
+        ({"label_smoothing_factor": 0.1}, {}),  # the loss goes through the label smoother
     ],
 )
 def test_predict_matches_transformers(
@@ -262,3 +263,17 @@ def test_a_transformers_generation_config_drives_the_reference_model(tmp_path: P
     ]
     assert trainer.predict(unlabelled).predictions.shape == (1, 6)
     assert trainer.predict(unlabelled, max_length=3).predictions.shape == (1, 6)  # padded to 6
+
+
+def test_decoder_inputs_made_from_the_labels_are_not_continued(
+    make_t5: Callable[[], Any], tmp_path: Path, examples: Any
+) -> None:
+    with_decoder_inputs = []
+    for example in examples:
+        shifted = torch.cat([torch.tensor([0]), example["labels"][:-1]]).clamp(min=0)
+        with_decoder_inputs.append({**example, "decoder_input_ids": shifted})
+    ours, ref = _both(make_t5, tmp_path, {"predict_with_generate": True})
+    result = ours.predict(with_decoder_inputs)
+    _assert_same_prediction(result, ref.predict(with_decoder_inputs))
+    plain, _ = _both(make_t5, tmp_path / "plain", {"predict_with_generate": True})
+    np.testing.assert_array_equal(result.predictions, plain.predict(examples).predictions)
