@@ -222,3 +222,21 @@ def test_save_pretrained_model_round_trip_without_warnings(
         assert torch.equal(expected, got), name
     assert other.lm_head.weight.data_ptr() == other.transformer.wte.weight.data_ptr()
     assert "missing keys" not in caplog.text and "unexpected keys" not in caplog.text
+
+
+def test_large_states_are_written_in_shards(tmp_path: Path) -> None:
+    state = {"state": {i: {"exp_avg": torch.full((64,), float(i))} for i in range(5)}, "lr": 0.1}
+    write_state(tmp_path / "o.json", tmp_path / "o.safetensors", state, max_shard_bytes=600)
+    shards = sorted(p.name for p in tmp_path.glob("*.safetensors"))
+    assert shards == [f"o-{i:05d}-of-00003.safetensors" for i in (1, 2, 3)]
+    back = read_state(tmp_path / "o.json", tmp_path / "o.safetensors")
+    assert back["lr"] == 0.1
+    for i in range(5):
+        assert torch.equal(back["state"][i]["exp_avg"], state["state"][i]["exp_avg"])
+
+
+def test_tensor_file_names_cannot_leave_the_folder(tmp_path: Path) -> None:
+    document = {"format_version": 1, "state": {}, "tensor_files": ["../elsewhere.safetensors"]}
+    (tmp_path / "o.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="outside its folder"):
+        read_state(tmp_path / "o.json", tmp_path / "o.safetensors")

@@ -35,8 +35,7 @@ def encode(value: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
         return value if math.isfinite(value) else {FLOAT_TAG: repr(value)}
     if isinstance(value, torch.Tensor):
         key = path or "/"
-        # safetensors wants CPU, contiguous tensors (no copy when they already are).
-        tensors[key] = value.detach().cpu().contiguous()
+        tensors[key] = value.detach()  # moved to the CPU shard by shard when written
         return {TENSOR_TAG: key}
     if isinstance(value, tuple):
         return {TUPLE_TAG: [encode(v, tensors, f"{path}/{i}") for i, v in enumerate(value)]}
@@ -84,12 +83,48 @@ def decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return {k: decode(v, tensors) for k, v in value.items()}
 
 
-def write_state(json_path: Path, tensors_path: Path, state: Any) -> None:
-    """Write `state` as `json_path` (+ `tensors_path` when it holds tensors)."""
+# Tensors are copied to host memory one shard at a time: a large optimizer state on GPUs
+# never needs a second full copy in RAM (torch.save streams storages in the same spirit).
+MAX_SHARD_BYTES = 4 * 1024**3
+
+
+def _shards(tensors: dict[str, torch.Tensor], max_bytes: int) -> list[list[str]]:
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if groups[-1] and size + nbytes > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += nbytes
+    return groups
+
+
+def _write_tensors(
+    tensors: dict[str, torch.Tensor], tensors_path: Path, max_bytes: int
+) -> list[str]:
+    """Save the tensors as `tensors_path`, or as numbered shards beside it; returns the names."""
+    groups = _shards(tensors, max_bytes)
+    if len(groups) == 1:
+        names = [tensors_path.name]
+    else:
+        stem, count = tensors_path.stem, len(groups)
+        names = [f"{stem}-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
+    for name, keys in zip(names, groups):
+        shard = {key: tensors[key].cpu().contiguous() for key in keys}
+        save_file(shard, str(tensors_path.with_name(name)), metadata={"format": "pt"})
+    return names
+
+
+def write_state(
+    json_path: Path, tensors_path: Path, state: Any, max_shard_bytes: int = MAX_SHARD_BYTES
+) -> None:
+    """Write `state` as `json_path` (+ `tensors_path`, or its shards, when it holds tensors)."""
     tensors: dict[str, torch.Tensor] = {}
-    document = {"format_version": FORMAT_VERSION, "state": encode(state, tensors)}
+    document: dict[str, Any] = {"format_version": FORMAT_VERSION, "state": encode(state, tensors)}
     if tensors:
-        save_file(tensors, str(tensors_path), metadata={"format": "pt"})
+        document["tensor_files"] = _write_tensors(tensors, tensors_path, max_shard_bytes)
     json_path.write_text(json.dumps(document, allow_nan=False) + "\n", encoding="utf-8")
 
 
@@ -99,6 +134,8 @@ def read_state(json_path: Path, tensors_path: Path, device: str = "cpu") -> Any:
     if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{json_path} is not a state file of format version {FORMAT_VERSION}")
     tensors: dict[str, torch.Tensor] = {}
-    if tensors_path.is_file():
-        tensors = load_file(str(tensors_path), device=device)
+    for name in document.get("tensor_files", []):
+        if Path(name).name != name or not name.endswith(".safetensors"):
+            raise ValueError(f"{json_path} names a tensor file outside its folder: {name!r}")
+        tensors.update(load_file(str(json_path.with_name(name)), device=device))
     return decode(document["state"], tensors)
