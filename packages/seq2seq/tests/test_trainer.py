@@ -218,3 +218,17 @@ def test_generation_kwargs_reach_every_eval_dataset_of_a_dict(tmp_path: Path) ->
     metrics = trainer.evaluate(max_new_tokens=24)
     assert widths == [25, 25]
     assert "eval_first_loss" in metrics and "eval_second_loss" in metrics
+
+
+def test_sortish_sampler_changes_nothing(tmp_path: Path) -> None:
+    # Declared in transformers 5.x but unused there: same samplers and order either way.
+    data = examples(WORDS)
+    loaders = [
+        Seq2SeqTrainer(
+            model=Reverser(), args=_args(tmp_path, sortish_sampler=flag, seed=3), train_dataset=data
+        ).get_train_dataloader()
+        for flag in (False, True)
+    ]
+    orders = [[batch["input_ids"].tolist() for batch in loader] for loader in loaders]
+    assert type(loaders[0].sampler) is type(loaders[1].sampler)
+    assert orders[0] == orders[1]
