@@ -219,3 +219,13 @@ def test_data_as_a_mapping_without_eval(job_dir: Path) -> None:
     assert main(["train", str(job_dir / "dict.yaml")]) == 0
     assert not (out / "eval_results.json").exists()
     assert _state(out)["global_step"] == 2
+
+
+def test_resume_without_a_checkpoint_is_a_usage_error(
+    job_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = str(job_dir / "job.yaml")
+    assert main(["train", job, "--resume_from_checkpoint", "True"]) == 2
+    assert "no complete checkpoint in" in capsys.readouterr().err
+    assert main(["train", job, "--resume_from_checkpoint", str(job_dir / "nope")]) == 2
+    assert "no checkpoint folder" in capsys.readouterr().err

@@ -103,7 +103,7 @@ def run_job(job: Job, overrides: Sequence[str] = (), evaluate_first: bool = Fals
     )
     if evaluate_first and has_eval:
         result.initial_eval = dict(trainer.evaluate())
-    output = trainer.train(resume_from_checkpoint=resume_value(args.resume_from_checkpoint))
+    output = trainer.train(resume_from_checkpoint=_checked_resume(args))
     result.train = dict(output.metrics)
     if result.initial_eval is not None:
         # train() starts a fresh state; keep the step-0 evaluation in the saved history so
@@ -129,6 +129,21 @@ def resume_value(value: Any) -> str | bool | None:
     if str(value).strip().lower() in ("", "false", "none"):
         return None
     return str(value)
+
+
+def _checked_resume(args: Any) -> str | bool | None:
+    """The resume target, refused up front (a usage error) when there is nothing to resume."""
+    from trainer_loop.checkpointing import get_last_checkpoint
+
+    resume = resume_value(args.resume_from_checkpoint)
+    if resume is True and get_last_checkpoint(args.output_dir) is None:
+        raise JobError(
+            f"--resume_from_checkpoint True: no complete checkpoint in {args.output_dir} "
+            "to resume from"
+        )
+    if isinstance(resume, str) and not Path(resume).is_dir():
+        raise JobError(f"--resume_from_checkpoint: no checkpoint folder {resume}")
+    return resume
 
 
 def _is_main(trainer: Any) -> bool:
