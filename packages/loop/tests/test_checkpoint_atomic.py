@@ -270,3 +270,13 @@ def test_leftovers_of_killed_saves_are_removed_by_the_next_save(tmp_path: Path) 
     (tmp_path / ".tmp-other").mkdir()  # not ours: kept
     _save(tmp_path, 3)
     assert sorted(os.listdir(tmp_path)) == [".tmp-other", "checkpoint-3"]
+
+
+def test_full_checkpoints_under_deepspeed_are_refused_before_writing(tmp_path: Path) -> None:
+    class DeepSpeedAccelerator(ThreadAccelerator):
+        distributed_type = "DEEPSPEED"
+        num_processes = 1
+
+    with pytest.raises(NotImplementedError, match="save_only_model=True"):
+        _save(tmp_path, 1, accelerator=DeepSpeedAccelerator(0, threading.Barrier(1)))
+    assert os.listdir(tmp_path) == []

@@ -4,6 +4,7 @@ Layout of `output_dir/checkpoint-<global_step>/` (folder names as transformers):
 
     model.safetensors (or the model's own save_pretrained output) + processing class files
     optimizer.json + optimizer.safetensors   param groups / non-tensor state + tensors
+                                             (optimizer-0000i-of-0000n.safetensors above 4 GiB)
     scheduler.json (+ scheduler.safetensors) scaler.json (fp16 GradScaler only)
     rng_state_<process_index>.safetensors    every process, even a single one
     trainer_state.json                       same keys and format as transformers
@@ -18,6 +19,8 @@ API (all paths accept str or Path):
         `checkpoint-N`, then rotates (args.save_total_limit). Also does transformers' steps 2
         and 4: sets state.best_model_checkpoint from state.best_global_step, refreshes
         state.stateful_callbacks from `callbacks` (the handler's list) + `control`.
+        DDP and FSDP (full state gathered by parameter name) are supported; full checkpoints
+        under DeepSpeed raise NotImplementedError (save_only_model works).
         save_only_model=None means args.save_only_model. `store_flos()` is the caller's.
     save_model_files(model, output_dir, processing_class=None, state_dict=None, *, args=None,
                      is_main_process=True, accelerator=None) -> None

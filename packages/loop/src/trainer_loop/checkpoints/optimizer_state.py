@@ -25,7 +25,7 @@ from trainer_loop.checkpoints.names import (
 logger = logging.getLogger(__name__)
 
 
-def _is_fsdp(model: Any) -> bool:
+def is_fsdp_model(model: Any) -> bool:
     """FSDP keeps optimizer states sharded: they must be gathered/scattered by parameter name."""
     if model is None:
         return False
@@ -38,7 +38,7 @@ def _is_fsdp(model: Any) -> bool:
 
 def optimizer_state_dict(optimizer: Any, model: Any = None) -> dict[str, Any]:
     """The full optimizer state; collective under FSDP (call it on every process)."""
-    if _is_fsdp(model):
+    if is_fsdp_model(model):
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,
             get_optimizer_state_dict,
@@ -94,7 +94,7 @@ def _load_scheduler(scheduler: Any, folder: Path) -> None:
 
 def _load_optimizer(optimizer: Any, folder: Path, model: Any) -> None:
     state = read_state(folder / OPTIMIZER_JSON, folder / OPTIMIZER_TENSORS)
-    if _is_fsdp(model):
+    if is_fsdp_model(model):
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,
             set_optimizer_state_dict,

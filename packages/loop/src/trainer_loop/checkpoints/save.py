@@ -20,7 +20,7 @@ from trainer_loop.checkpoints.io import (
 from trainer_loop.checkpoints.model_files import save_model_files
 from trainer_loop.checkpoints.names import TRAINER_STATE_NAME, checkpoint_folder_name
 from trainer_loop.checkpoints.optimizer_state import (
-    _is_fsdp,
+    is_fsdp_model,
     optimizer_state_dict,
     save_optimizer,
     save_scaler,
@@ -95,7 +95,9 @@ def _write_files(tmp: Path, job: _SaveJob) -> None:
     _update_best_model_checkpoint(state, args, job.output_dir)
     if not job.save_only_model:
         # Under FSDP gathering the optimizer state is a collective: every process joins.
-        fsdp_state = optimizer_state_dict(job.optimizer, job.model) if _is_fsdp(job.model) else None
+        fsdp_state = (
+            optimizer_state_dict(job.optimizer, job.model) if is_fsdp_model(job.model) else None
+        )
         if should_save:
             save_optimizer(job.optimizer, tmp, fsdp_state)
             if job.scheduler is not None:
@@ -136,6 +138,14 @@ def save_checkpoint(
     """
     final = Path(output_dir) / checkpoint_folder_name(state.global_step)
     should_save = bool(args.should_save)
+    only_model = bool(args.save_only_model if save_only_model is None else save_only_model)
+    if not only_model and _value(getattr(accelerator, "distributed_type", "")) == "DEEPSPEED":
+        # ZeRO partitions the optimizer inside DeepSpeed's engine, whose own checkpoints are
+        # pickles; saving a partial state would make the resume silently inexact.
+        raise NotImplementedError(
+            "Full checkpoints under DeepSpeed are not supported (DeepSpeed's optimizer state is "
+            "partitioned and saved with pickle). Use save_only_model=True, or FSDP/DDP."
+        )
     if should_save:
         prepare_tmp(final)
     _barrier(accelerator)
@@ -151,7 +161,7 @@ def save_checkpoint(
         args,
         accelerator,
         processing_class,
-        bool(args.save_only_model if save_only_model is None else save_only_model),
+        only_model,
         callbacks,
         control,
     )
