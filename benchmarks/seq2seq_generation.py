@@ -56,6 +56,13 @@ def build_examples(n: int) -> list[dict[str, torch.Tensor]]:
     return examples
 
 
+def exact_match(prediction: Any) -> dict[str, float]:
+    # A compute_metrics is what makes evaluate() generate (without one it is loss-only).
+    preds = prediction.predictions[:, 1:14]
+    labels = np.where(prediction.label_ids == -100, PAD, prediction.label_ids)[:, :13]
+    return {"exact_match": float((preds == labels).all(axis=1).mean())}
+
+
 def make_trainers(model: Any, out: str, num_beams: int) -> dict[str, Any]:
     common = {
         "output_dir": out,
@@ -67,8 +74,14 @@ def make_trainers(model: Any, out: str, num_beams: int) -> dict[str, Any]:
     }
     ref_args = transformers.Seq2SeqTrainingArguments(use_cpu=True, **common)
     return {
-        "ours": Seq2SeqTrainer(model=copy.deepcopy(model), args=Seq2SeqTrainingArguments(**common)),
-        "transformers": transformers.Seq2SeqTrainer(model=copy.deepcopy(model), args=ref_args),
+        "ours": Seq2SeqTrainer(
+            model=copy.deepcopy(model),
+            args=Seq2SeqTrainingArguments(**common),
+            compute_metrics=exact_match,
+        ),
+        "transformers": transformers.Seq2SeqTrainer(
+            model=copy.deepcopy(model), args=ref_args, compute_metrics=exact_match
+        ),
     }
 
 
