@@ -206,9 +206,8 @@ def report_to_hp_search(trainer: Trainer, trial: Any, step: int, metrics: dict[s
 
 
 def _free_trial_memory(trainer: Trainer) -> None:
-    from accelerate.utils.memory import release_memory
-
-    trainer.model_wrapped, trainer.model = release_memory(trainer.model_wrapped, trainer.model)
+    """Drop the trial's model; `Accelerator.clear()` forgets what it prepared, collects and empties caches."""
+    trainer.model_wrapped = trainer.model = None
     trainer.accelerator.clear()
 
 
