@@ -7,6 +7,7 @@ metric keys and the loss.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -277,3 +278,28 @@ def test_decoder_inputs_made_from_the_labels_are_not_continued(
     _assert_same_prediction(result, ref.predict(with_decoder_inputs))
     plain, _ = _both(make_t5, tmp_path / "plain", {"predict_with_generate": True})
     np.testing.assert_array_equal(result.predictions, plain.predict(examples).predictions)
+
+
+def test_decoder_only_predictions_keep_the_prompt(tmp_path: Path, examples: Any) -> None:
+    # transformers' Seq2SeqTrainer does not strip the prompt of decoder-only models: same here.
+    config = transformers.GPT2Config(
+        vocab_size=24, n_positions=32, n_embd=32, n_layer=1, n_head=2,
+        pad_token_id=0, eos_token_id=1, bos_token_id=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    prompts = [
+        {"input_ids": ex["input_ids"], "attention_mask": ex["attention_mask"]} for ex in examples
+    ]
+    ours = Seq2SeqTrainer(
+        model=copy.deepcopy(model), args=_args(_Ours, tmp_path / "o", predict_with_generate=True)
+    )
+    ref = transformers.Seq2SeqTrainer(
+        model=copy.deepcopy(model),
+        args=_args(transformers, tmp_path / "r", predict_with_generate=True),
+    )
+    result, expected = ours.predict(prompts), ref.predict(prompts)
+    np.testing.assert_array_equal(result.predictions, expected.predictions)
+    np.testing.assert_array_equal(
+        result.predictions[:, :6], np.stack([p["input_ids"] for p in prompts])
+    )
