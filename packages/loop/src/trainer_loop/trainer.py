@@ -12,7 +12,7 @@ import contextlib
 import inspect
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -710,7 +710,7 @@ class Trainer:
     def _get_num_items_in_batch(self, batch_samples: list[Any], device: torch.device) -> Any:
         count = (
             len(batch_samples) > 0
-            and isinstance(batch_samples[0], dict)
+            and isinstance(batch_samples[0], Mapping)
             and "labels" in batch_samples[0]
             and (self.model_accepts_loss_kwargs or self.compute_loss_func is not None)
         )
@@ -895,11 +895,36 @@ class Trainer:
     def _finalize_training(self, trial: Any, num_train_samples: float, start_time: float) -> Any:
         return training.finalize_training(self, trial, num_train_samples, start_time)
 
+    def hyperparameter_search(
+        self,
+        hp_space: Callable[[Any], dict[str, Any]] | None = None,
+        compute_objective: Callable[[dict[str, float]], Any] | None = None,
+        n_trials: int = 20,
+        direction: str | list[str] = "minimize",
+        backend: Any = None,
+        hp_name: Callable[[Any], str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Search hyperparameters with Optuna (needs `model_init`); returns `BestRun` (or a list)."""
+        from trainer_loop.hpsearch import run_hyperparameter_search
+
+        return run_hyperparameter_search(
+            self, hp_space, compute_objective, n_trials, direction, backend, hp_name, **kwargs
+        )
+
     def _hp_search_setup(self, trial: Any) -> None:
         self._trial = trial
+        if self.hp_search_backend is not None and trial is not None:
+            from trainer_loop.hpsearch import apply_trial
+
+            apply_trial(self, trial)
 
     def _report_to_hp_search(self, trial: Any, step: int, metrics: dict[str, float]) -> None:
-        return None
+        if self.hp_search_backend is None or trial is None:
+            return
+        from trainer_loop.hpsearch import report_to_hp_search
+
+        report_to_hp_search(self, trial, step, metrics)
 
     # ---- evaluation ---------------------------------------------------------------------------
 
@@ -1094,8 +1119,10 @@ class Trainer:
         checkpoint_calls.save_checkpoint(self, model, trial)
 
     def _get_output_dir(self, trial: Any) -> str:
-        if self.hp_search_backend is not None and trial is not None and self.hp_name is not None:
-            return os.path.join(self.args.output_dir, self.hp_name(trial))
+        if self.hp_search_backend is not None and trial is not None:
+            from trainer_loop.hpsearch import trial_output_dir
+
+            return trial_output_dir(self, trial)
         return str(self.args.output_dir)
 
     def _get_last_checkpoint(self, folder: str) -> str | None:

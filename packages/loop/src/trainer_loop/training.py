@@ -103,6 +103,9 @@ def run_train(
     args = trainer.args
     trainer._memory_tracker.start(stage="train")
     trainer.is_in_train = True
+    # Before model_init (transformers sets a trial's values after it): a trial's seed then also
+    # seeds its model, so re-running the best trial reproduces its objective (see hpsearch.py).
+    trainer._hp_search_setup(trial)
 
     if trainer.model_init is not None:
         # Seed before building the model so that its initial weights are reproducible.
@@ -128,7 +131,6 @@ def run_train(
         trainer.neftune_hook_handle = activate_neftune(
             trainer.model, trainer.neftune_noise_alpha, trainer.accelerator
         )
-    trainer._hp_search_setup(trial)
 
     resume = _resolve_resume(trainer, resume_from_checkpoint)
     if resume is not None:
