@@ -24,7 +24,7 @@ TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "import-linter>=2.1", "PyYAML>=6.
 REFERENCE_DEPS = ["transformers>=5.0,<6", "datasets>=3.0", "optuna>=4.0"]
 REPORTING_DEPS = ["tensorboard>=2.15", "matplotlib>=3.6"]
 BENCH_DEPS = ["transformers>=5.0,<6", "psutil>=5.9"]
-DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
+DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "black>=24"]
 
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "venv"
