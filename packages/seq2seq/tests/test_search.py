@@ -84,3 +84,14 @@ def test_prompt_at_max_length_is_returned_unchanged() -> None:
     table = torch.zeros(4, 4)
     assert beam_search(markov_scorer(table), prompt, 2, 2, EOS, PAD).tolist() == [[2, 3]]
     assert greedy_search(markov_scorer(table), prompt, 2, EOS, PAD).tolist() == [[2, 3]]
+
+
+def test_several_eos_tokens() -> None:
+    # Token 3 and token 1 both end a sequence.
+    table = torch.full((5, 5), -10.0)
+    table[2, 3] = table[4, EOS] = 0.0
+    table[2, 4] = -0.5
+    out = greedy_search(markov_scorer(table), torch.tensor([[2], [4]]), 6, [EOS, 3], PAD)
+    assert out.tolist() == [[2, 3], [4, EOS]]
+    beams = beam_search(markov_scorer(table), torch.tensor([[2]]), 2, 6, [EOS, 3], PAD)
+    assert beams.tolist() == [[2, 3]]

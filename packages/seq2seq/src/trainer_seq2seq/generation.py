@@ -49,7 +49,7 @@ class GenerationConfig:
     early_stopping: bool | str = False
     pad_token_id: int | None = None
     bos_token_id: int | None = None
-    eos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
     decoder_start_token_id: int | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 

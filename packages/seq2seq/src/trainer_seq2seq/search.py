@@ -8,32 +8,44 @@ filled with `pad_token_id`, and the width is that of the longest sequence.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 __all__ = ["beam_search", "greedy_search"]
 
 NextTokenLogits = Callable[[torch.Tensor], torch.Tensor]
+EosTokens = int | Sequence[int] | None
 _NEG_INF = -1.0e9  # "not a candidate": finite, so sums and divisions stay well defined
+
+
+def _eos_list(eos_token_id: EosTokens) -> list[int]:
+    if eos_token_id is None:
+        return []
+    return [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+
+
+def _is_eos(tokens: torch.Tensor, eos: list[int]) -> torch.Tensor:
+    return torch.isin(tokens, torch.tensor(eos, dtype=tokens.dtype, device=tokens.device))
 
 
 def greedy_search(
     next_token_logits: NextTokenLogits,
     prompt: torch.Tensor,
     max_length: int,
-    eos_token_id: int | None,
+    eos_token_id: EosTokens,
     pad_token_id: int,
 ) -> torch.Tensor:
     """Pick the most likely token at each step until every row emitted eos or `max_length`."""
+    eos = _eos_list(eos_token_id)
     sequences = prompt
     unfinished = torch.ones(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     while sequences.shape[1] < max_length:
         tokens = next_token_logits(sequences).argmax(dim=-1)
         tokens = torch.where(unfinished, tokens, torch.full_like(tokens, pad_token_id))
         sequences = torch.cat([sequences, tokens[:, None]], dim=1)
-        if eos_token_id is not None:
-            unfinished &= tokens != eos_token_id
+        if eos:
+            unfinished &= ~_is_eos(tokens, eos)
         if not unfinished.any():
             break
     return sequences
@@ -50,7 +62,7 @@ def beam_search(
     prompt: torch.Tensor,
     num_beams: int,
     max_length: int,
-    eos_token_id: int | None,
+    eos_token_id: EosTokens,
     pad_token_id: int,
     length_penalty: float = 1.0,
     early_stopping: bool | str = False,
@@ -66,6 +78,9 @@ def beam_search(
     """
     batch, prompt_len = prompt.shape
     device = prompt.device
+    eos = _eos_list(eos_token_id)
+    # Enough candidates that num_beams stay alive even if every eos token is among them.
+    keep = max(2, 1 + len(eos)) * num_beams
     running = prompt[:, None, :].expand(batch, num_beams, prompt_len)
     running_scores = torch.full((batch, num_beams), _NEG_INF, device=device)
     running_scores[:, 0] = 0.0  # identical beams at the start: only the first one may expand
@@ -77,38 +92,37 @@ def beam_search(
     finished_scores = torch.full((batch, num_beams), _NEG_INF, device=device)
     finished_lengths = torch.zeros((batch, num_beams), dtype=torch.long, device=device)
     row_done = torch.zeros(batch, dtype=torch.bool, device=device)
-    rank_in_top = torch.arange(2 * num_beams, device=device) < num_beams
+    rank_in_top = torch.arange(keep, device=device) < num_beams
 
     for cur_len in range(prompt_len, max_length):
         logits = next_token_logits(running.reshape(batch * num_beams, cur_len))
         log_probs = torch.log_softmax(logits.float(), dim=-1).view(batch, num_beams, -1)
         vocab = log_probs.shape[-1]
         scores = (running_scores[:, :, None] + log_probs).view(batch, -1)
-        # 2 * num_beams candidates: even if num_beams of them end in eos, enough stay alive.
-        top_scores, top_index = scores.topk(2 * num_beams, dim=1)
+        top_scores, top_index = scores.topk(keep, dim=1)
         tokens = top_index % vocab
         candidates = torch.cat([_gather(running, top_index // vocab), tokens[..., None]], dim=2)
         ends = torch.full_like(tokens, cur_len + 1 == max_length, dtype=torch.bool)
-        if eos_token_id is not None:
-            ends |= tokens == eos_token_id
+        if eos:
+            ends |= _is_eos(tokens, eos)
 
         generated = cur_len + 1 - prompt_len
         # Only the best num_beams candidates may become final hypotheses (as transformers).
         can_finish = ends & rank_in_top & ~row_done[:, None]
         normalised = torch.where(can_finish, top_scores / generated**length_penalty, _NEG_INF)
-        padded = torch.full_like(finished[:, :1], pad_token_id).repeat(1, 2 * num_beams, 1)
+        padded = torch.full_like(finished[:, :1], pad_token_id).repeat(1, keep, 1)
         padded[:, :, : cur_len + 1] = candidates
         pool_scores = torch.cat([finished_scores, normalised], dim=1)
-        keep = pool_scores.topk(num_beams, dim=1).indices
-        finished = _gather(torch.cat([finished, padded], dim=1), keep)
-        finished_scores = _gather(pool_scores, keep)
+        best = pool_scores.topk(num_beams, dim=1).indices
+        finished = _gather(torch.cat([finished, padded], dim=1), best)
+        finished_scores = _gather(pool_scores, best)
         new_lengths = torch.full_like(tokens, cur_len + 1)
-        finished_lengths = _gather(torch.cat([finished_lengths, new_lengths], dim=1), keep)
+        finished_lengths = _gather(torch.cat([finished_lengths, new_lengths], dim=1), best)
 
         alive_scores = top_scores.masked_fill(ends, _NEG_INF)
-        keep = alive_scores.topk(num_beams, dim=1).indices
-        running = _gather(candidates, keep)
-        running_scores = _gather(alive_scores, keep)
+        best = alive_scores.topk(num_beams, dim=1).indices
+        running = _gather(candidates, best)
+        running_scores = _gather(alive_scores, best)
 
         full = (finished_scores > _NEG_INF / 2).all(dim=1)
         if early_stopping is True:
