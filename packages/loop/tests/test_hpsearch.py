@@ -258,25 +258,15 @@ def test_backend_reset_when_a_trial_fails(tmp_path: Path) -> None:
     assert trainer.hp_search_backend is None
 
 
-# ---- needs the Trainer's hooks (see the xfail reasons) -------------------------------------------------
+# ---- through the Trainer's methods and hooks -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `Trainer.hyperparameter_search` (trainer_loop/trainer.py) delegating to "
-    "hpsearch.run_hyperparameter_search",
-)
 def test_trainer_method(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path)
-    best = trainer.hyperparameter_search(hp_space=lr_space, n_trials=2, sampler=sampler())  # type: ignore[attr-defined]
+    best = trainer.hyperparameter_search(hp_space=lr_space, n_trials=2, sampler=sampler())
     assert isinstance(best, BestRun)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `Trainer._get_output_dir` (trainer_loop/trainer.py) delegating to "
-    "hpsearch.trial_output_dir (run-{trial.number} without hp_name)",
-)
 def test_trial_checkpoints_go_to_run_folders(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path, save_strategy="epoch")
     run_hyperparameter_search(trainer, hp_space=lr_space, n_trials=2, sampler=sampler())
@@ -298,11 +288,6 @@ class _PruneAfterFirstReport(optuna.pruners.BasePruner):  # type: ignore[misc]
         return trial.number > 0 and len(trial.intermediate_values) >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `Trainer._report_to_hp_search` (trainer_loop/trainer.py) delegating to "
-    "hpsearch.report_to_hp_search (intermediate reports, pruning)",
-)
 def test_evaluations_during_training_are_reported_and_pruned(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path, eval_strategy="steps", eval_steps=1)
     study_trials: list[Any] = []
@@ -314,3 +299,15 @@ def test_evaluations_during_training_are_reported_and_pruned(tmp_path: Path) -> 
     assert sorted(first.intermediate_values) == [1, 2, 3, 4]
     assert first.state == optuna.trial.TrialState.COMPLETE
     assert second.state == optuna.trial.TrialState.PRUNED
+
+
+def test_each_trial_is_applied_once(tmp_path: Path) -> None:
+    """The search applies the trial before train(); `_hp_search_setup` inside train() does not redo it."""
+    calls: list[int] = []
+
+    def space(trial: Any) -> dict[str, Any]:
+        calls.append(trial.number)
+        return lr_space(trial)
+
+    make_trainer(tmp_path).hyperparameter_search(hp_space=space, n_trials=2, sampler=sampler())
+    assert calls == [0, 1]

@@ -144,7 +144,13 @@ def apply_trial(trainer: Trainer, trial: Any) -> dict[str, Any]:
     Unknown names are skipped with a warning, as transformers does. The train batch size and
     the Accelerator are rebuilt because the values may change them (batch size, precision,
     gradient accumulation).
+
+    The search applies a trial before `train()` (so its seed seeds the model) and the
+    Trainer's `_hp_search_setup` calls this again inside `train()`: the second call for the
+    same trial does nothing.
     """
+    if getattr(trainer, "_hp_applied_trial", None) is trial:
+        return {}
     params = dict(trainer.hp_space(trial))
     for key, value in params.items():
         if not hasattr(trainer.args, key):
@@ -158,6 +164,7 @@ def apply_trial(trainer: Trainer, trial: Any) -> dict[str, Any]:
     logger.info(f"Trial: {getattr(trial, 'params', params)}")
     trainer._train_batch_size = trainer.args.train_batch_size
     trainer.create_accelerator_and_postprocess()
+    trainer._hp_applied_trial = trial
     return params
 
 
@@ -286,3 +293,4 @@ def run_hyperparameter_search(
         return _run_optuna(optuna, trainer, n_trials, direction, **kwargs)
     finally:
         trainer.hp_search_backend = None
+        trainer._hp_applied_trial = None
