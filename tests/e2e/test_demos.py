@@ -47,7 +47,7 @@ def test_lm_demo_quick_run(tmp_path: Path) -> None:
     metrics = _check_run(out, result.stdout)
     state = json.loads((out / "trainer_state.json").read_text())
     assert metrics["eval_loss"] < state["log_history"][0]["eval_loss"] - 0.5
-    assert "sample (greedy" in result.stdout
+    assert "sample (temperature" in result.stdout
 
 
 def test_seq2seq_demo_quick_run_into_the_default_folder(tmp_path: Path) -> None:

@@ -114,10 +114,20 @@ class CharGPT(nn.Module):
         return ModelOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Greedy continuation, for showing a sample after training."""
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue `input_ids`: greedy at temperature 0, else sampled from softmax(logits / T)."""
         for _ in range(max_new_tokens):
-            context = input_ids[:, -self.config.block_size :]
-            next_id = self(context).logits[:, -1].argmax(dim=-1, keepdim=True)
+            logits = self(input_ids[:, -self.config.block_size :]).logits[:, -1]
+            if temperature > 0:
+                probs = torch.softmax(logits / temperature, dim=-1)
+                next_id = torch.multinomial(probs, 1, generator=generator)
+            else:
+                next_id = logits.argmax(dim=-1, keepdim=True)
             input_ids = torch.cat([input_ids, next_id], dim=1)
         return input_ids

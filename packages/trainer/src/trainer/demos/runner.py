@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ def run_demo(kind: str, output_dir: Path | None = None, max_steps: int | None = 
     if max_steps is not None:
         overrides += ["--max_steps", str(max_steps)]
     job = load_job(demo_job_file(kind))
+    _one_thread_unless_asked()
     started = time.perf_counter()
     result = run_job(job, overrides, evaluate_first=True)
     seconds = time.perf_counter() - started
@@ -45,7 +47,7 @@ def samples(kind: str, model: Any) -> str:
     if kind == "lm":
         from trainer.demos.text import lm_sample
 
-        return f"sample (greedy, from 'The '):\n{lm_sample(model)}\n"
+        return f"sample (temperature 0.6, from 'The '):\n{lm_sample(model)}\n"
     from trainer.demos.reverse import reverse_samples
 
     pairs = reverse_samples(model, ["abcdef", "hgfe", "cabbage", "deaf"])
@@ -54,6 +56,16 @@ def samples(kind: str, model: Any) -> str:
         for text, output in pairs
     ]
     return "\n".join(["samples (input -> generated):", *lines, ""])
+
+
+def _one_thread_unless_asked() -> None:
+    """The demo models are too small to gain from intra-op threads, while threads that
+    share busy cores with other processes spin and slow training down many times over;
+    so the demos use one thread unless OMP_NUM_THREADS says otherwise."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def metrics_table(result: JobResult, seconds: float) -> str:

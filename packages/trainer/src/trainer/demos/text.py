@@ -81,10 +81,12 @@ def lm_data(block_size: int = 64, stride: int = 16, eval_fraction: float = 0.1) 
     )
 
 
-def lm_model(block_size: int = 64, n_embd: int = 96, n_layer: int = 2, n_head: int = 4) -> CharGPT:
+def lm_model(
+    block_size: int = 64, n_embd: int = 96, n_layer: int = 2, n_head: int = 4, dropout: float = 0.0
+) -> CharGPT:
     """A `CharGPT` sized for the corpus' alphabet."""
     vocab_size = len(CharVocab(load_corpus()))
-    config = CharGPTConfig(vocab_size, block_size, n_embd, n_layer, n_head)
+    config = CharGPTConfig(vocab_size, block_size, n_embd, n_layer, n_head, dropout)
     return CharGPT(config)
 
 
@@ -97,14 +99,18 @@ def lm_collator() -> Any:
     return collate
 
 
-def lm_sample(model: CharGPT, prompt: str = "The ", length: int = 160) -> str:
-    """A greedy continuation of `prompt` by a trained model (prompt included)."""
+def lm_sample(
+    model: CharGPT, prompt: str = "The ", length: int = 200, temperature: float = 0.6
+) -> str:
+    """A sampled continuation of `prompt` (prompt included); seeded, so it is reproducible."""
     vocab = CharVocab(load_corpus())
     device = next(model.parameters()).device
     ids = torch.tensor([vocab.encode(prompt)], dtype=torch.long, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
     was_training = model.training
     model.eval()
     try:
-        return vocab.decode(model.generate(ids, max_new_tokens=length)[0].tolist())
+        out = model.generate(ids, length, temperature=temperature, generator=generator)
+        return vocab.decode(out[0].tolist())
     finally:
         model.train(was_training)
