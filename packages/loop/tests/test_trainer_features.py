@@ -259,3 +259,27 @@ def test_predict_and_evaluate_memory_metrics(tmp_path: Path) -> None:
     assert "before_init_mem_cpu" in metrics and "eval_mem_cpu_alloc_delta" in metrics
     train_metrics = trainer.train().metrics
     assert "train_mem_cpu_peaked_delta" in train_metrics
+
+
+def test_special_tokens_are_aligned_like_transformers() -> None:
+    from transformers.trainer_utils import align_special_tokens as reference
+
+    from trainer_loop.special_tokens import align_special_tokens
+
+    class Tokenizer:
+        eos_token_id, bos_token_id, pad_token_id = 7, None, 9
+
+    for eos in (2, [2, 3], 7):
+        model = tiny_gpt2()
+        model.config.eos_token_id = eos
+        model.generation_config.eos_token_id = eos
+        expected = copy.deepcopy(model)
+        reference(expected, Tokenizer())
+        updated = align_special_tokens(model, Tokenizer())
+        for name in ("eos_token_id", "bos_token_id", "pad_token_id"):
+            assert getattr(model.config, name) == getattr(expected.config, name)
+            assert getattr(model.generation_config, name) == getattr(
+                expected.generation_config, name
+            )
+        assert updated["pad_token_id"] == 9
+    assert align_special_tokens(RegressionModel(), Tokenizer()) == {}

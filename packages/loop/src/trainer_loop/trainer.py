@@ -236,6 +236,11 @@ class Trainer:
         from trainer_loop.callbacks.progress import PrinterCallback, ProgressCallback
 
         defaults: list[Any] = [DefaultFlowCallback, *self._reporting_callbacks()]
+        if getattr(self.args, "enable_jit_checkpoint", False):
+            # Saves a checkpoint and stops cleanly when the job gets SIGTERM (preemption).
+            from trainer_loop.checkpoints.preemption import PreemptionCallback
+
+            defaults.append(PreemptionCallback())
         all_callbacks = defaults if callbacks is None else defaults + list(callbacks)
         self.callback_handler = CallbackHandler(
             all_callbacks, self.model, self.processing_class, self.optimizer, self.lr_scheduler

@@ -125,6 +125,10 @@ def run_train(
         trainer._move_model_to_device(trainer.model, args.device)
     if args.activation_checkpointing:
         _enable_activation_checkpointing(trainer.model, args)
+    if trainer.processing_class is not None and hasattr(trainer.model, "config"):
+        from trainer_loop.special_tokens import align_special_tokens
+
+        align_special_tokens(trainer.model, trainer.processing_class)
     if trainer.neftune_noise_alpha is not None:
         from trainer_loop.neftune import activate_neftune
 
@@ -307,6 +311,29 @@ def inner_training_loop(
     return trainer._finalize_training(trial, num_train_samples, start_time)
 
 
+def _warn_on_changed_steps(args: Any, state: Any) -> None:
+    """Warn when logging/eval/save steps or the batch size differ from the resumed checkpoint's."""
+    mismatches = [
+        f"\n\t{name}: {getattr(args, name)} (from args) != {getattr(state, name)} (from trainer_state.json)"
+        for name in ("logging_steps", "eval_steps", "save_steps")
+        if getattr(args, name, None) is not None
+        and getattr(state, name, None) is not None
+        and getattr(args, name) != getattr(state, name)
+    ]
+    if state.train_batch_size is not None:
+        state_bs = state.train_batch_size // max(1, args.n_gpu)
+        if args.per_device_train_batch_size != state_bs:
+            mismatches.append(
+                f"\n\tper_device_train_batch_size: {args.per_device_train_batch_size} (from args) != {state_bs} "
+                "(from trainer_state.json)"
+            )
+    if mismatches:
+        logger.warning(
+            "Warning: The following arguments do not match the ones in the `trainer_state.json` within the "
+            "checkpoint directory: " + "".join(mismatches)
+        )
+
+
 def init_training_state(
     trainer: Trainer,
     max_steps: int,
@@ -338,6 +365,7 @@ def init_training_state(
                 f"The best checkpoint {best} recorded in the resumed state does not exist anymore. Ignoring it."
             )
             trainer.state.best_model_checkpoint = None
+        _warn_on_changed_steps(trainer.args, trainer.state)
         trainer._load_callback_state()
         epochs_trained = int(trainer.state.global_step // num_update_steps_per_epoch)
         if not trainer.args.ignore_data_skip:
