@@ -37,7 +37,7 @@ def run_demo(kind: str, output_dir: Path | None = None, max_steps: int | None = 
     if result.is_main_process:
         print(metrics_table(result, seconds))
         print(samples(kind, result.trainer.model))
-        _plot(output_dir)
+        _plot(output_dir, kind)
         print(f"checkpoints, model and metrics: {output_dir}")
     return result
 
@@ -102,11 +102,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _plot(output_dir: Path) -> None:
+def _plot(output_dir: Path, kind: str) -> None:
     from trainer.plot import INSTALL_HINT, PlotError, plot_runs
 
     try:
-        path = plot_runs([output_dir], output_dir / PLOT_NAME)
+        path = plot_runs([output_dir], output_dir / PLOT_NAME, title=f"trainer demo {kind}")
     except PlotError as error:
         if str(error) != INSTALL_HINT:
             raise
