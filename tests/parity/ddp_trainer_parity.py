@@ -52,7 +52,7 @@ class Model(nn.Module):
 
 
 def metrics(p: Any) -> dict[str, float]:
-    return {"mae": float(abs(p.predictions - p.label_ids).mean()), "n": int(len(p.predictions))}
+    return {"mae": float(abs(p.predictions - p.label_ids).mean()), "n": len(p.predictions)}
 
 
 def run(module: str, out: Path) -> dict[str, Any]:
