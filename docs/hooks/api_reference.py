@@ -12,7 +12,10 @@ anyone editing the docs:
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import importlib.util
 import inspect
 import re
 from collections import defaultdict
@@ -111,6 +114,44 @@ def _defining_module(module_name: str, name: str) -> str:
     return defined_in or module_name
 
 
+@functools.cache
+def static_names(module_name: str) -> frozenset[str]:
+    """Names a module binds in its source, `if TYPE_CHECKING:` imports included.
+
+    mkdocstrings reads code statically: a lazily exported name (PEP 562 `__getattr__`) is
+    visible to it under the package's path only when the package also imports it for type
+    checkers. These are the names `::: package.name` can find.
+    """
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return frozenset()
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    names: set[str] = set()
+    statements: list[ast.stmt] = list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.If, ast.Try)):
+            statements += [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return frozenset(names)
+
+
+def directive_path(module_name: str, name: str) -> str:
+    """`package.name` when mkdocstrings can see it there, else the defining module's path."""
+    if name in static_names(module_name):
+        return f"{module_name}.{name}"
+    obj = getattr(importlib.import_module(module_name), name)
+    if _is_identifiable(obj) and getattr(obj, "__module__", None):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return f"{module_name}.{name}"
+
+
 def render_rest(module_name: str, names: list[str]) -> str:
     """Directives for the given public names, one `##` section per defining module."""
     groups: dict[str, list[str]] = defaultdict(list)
@@ -120,7 +161,8 @@ def render_rest(module_name: str, names: list[str]) -> str:
     for defined_in in sorted(groups):
         parts.append(f"## `{defined_in}`\n")
         for name in groups[defined_in]:
-            parts.append(f"::: {module_name}.{name}\n    options:\n      heading_level: 3\n")
+            path = directive_path(module_name, name)
+            parts.append(f"::: {path}\n    options:\n      heading_level: 3\n")
     return "\n".join(parts)
 
 
@@ -131,7 +173,7 @@ def reexport_source(obj: Any, name: str) -> str | None:
         # the same name first: `trainer.X` is usually `layer.X`
         for candidate in sorted(public_names(layer), key=lambda c: c != name):
             if getattr(module, candidate) is obj:
-                return f"{layer}.{candidate}"
+                return directive_path(layer, candidate)
     return None
 
 
@@ -142,13 +184,9 @@ def render_reexports(module_name: str) -> str:
     for name in public_names(module_name):
         obj = getattr(module, name)
         source = reexport_source(obj, name)
-        if source is None:
-            rows.append(
-                f"| `{name}` | `{module_name}` | [`{module_name}.{name}`][{module_name}.{name}] |"
-            )
-        else:
-            layer = source.partition(".")[0]
-            rows.append(f"| `{name}` | `{layer}` | [`{source}`][{source}] |")
+        layer = module_name if source is None else source.partition(".")[0]
+        source = source or directive_path(module_name, name)
+        rows.append(f"| `{name}` | `{layer}` | [`{source}`][{source}] |")
     return "\n".join(rows) + "\n"
 
 
