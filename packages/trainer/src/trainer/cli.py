@@ -30,16 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="run a job file",
+        usage="trainer train [-h] JOB.yaml [--field value ...]",
         description="Train, evaluate and save the model a YAML job file describes.",
         epilog="Any TrainingArguments field overrides the job's `args:`, e.g. "
         "--max_steps 100 --output_dir out --resume_from_checkpoint True.",
     )
-    train.add_argument("job", type=Path, help="the job file (YAML)")
+    train.add_argument("job", type=Path, metavar="JOB.yaml", help="the job file (YAML)")
 
     demo = commands.add_parser(
-        "demo", help="run a bundled demo job", description="Train a bundled demo job."
+        "demo",
+        help="run a bundled demo job",
+        description="Train a bundled demo job: lm (a tiny character-level GPT on English "
+        "prose) or seq2seq (a tiny encoder-decoder learning to reverse strings).",
     )
-    demo.add_argument("kind", nargs="?", default="lm", choices=["lm", "seq2seq"])
+    demo.add_argument(
+        "kind", nargs="?", default="lm", choices=["lm", "seq2seq"], help="which demo (default: lm)"
+    )
     demo.add_argument(
         "--output-dir",
         "--output_dir",
@@ -67,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A PNG of loss, learning rate and eval metrics against step; "
         "several runs are overlaid.",
     )
-    plot.add_argument("runs", nargs="+", type=Path, metavar="OUTPUT_DIR")
+    plot.add_argument(
+        "runs", nargs="+", type=Path, metavar="OUTPUT_DIR", help="a run's output_dir (or several)"
+    )
     plot.add_argument(
         "-o",
         "--output",
@@ -75,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the PNG to write (default: training_curves.png in the first run)",
     )
-    plot.add_argument("--title", default=None)
+    plot.add_argument("--title", default=None, help="the figure title (default: the run names)")
     return parser
 
 
