@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
-from trainer.demos import DEMOS, demo_job_file
+from trainer import plot
+from trainer.demos import DEMOS, demo_job_file, runner
 from trainer.demos.reverse import (
     EOS_ID,
     ReversedStrings,
@@ -16,6 +20,7 @@ from trainer.demos.reverse import (
 )
 from trainer.demos.text import CharVocab, lm_collator, lm_data, lm_model, load_corpus
 from trainer.jobs import load_job
+from trainer.run import JobResult
 
 
 def test_corpus_is_a_few_tens_of_kilobytes_of_text() -> None:
@@ -76,3 +81,31 @@ def test_bundled_job_files_parse() -> None:
     for kind in DEMOS:
         job = load_job(demo_job_file(kind))
         assert job.name == kind
+
+
+def test_metrics_table_shows_before_after_and_hides_timings() -> None:
+    result = JobResult(
+        output_dir=Path("x"),
+        train={"train_loss": 1.5, "train_runtime": 3.0, "total_flos": 0.0, "epoch": 2.0},
+        eval={"eval_loss": 1.25, "eval_exact_match": 0.9, "eval_runtime": 0.1},
+        initial_eval={"eval_loss": 4.0, "eval_exact_match": 0.0, "eval_runtime": 0.1},
+    )
+    lines = runner.metrics_table(result, seconds=12.34).strip().splitlines()
+    assert lines[0].split() == ["metric", "before", "training", "after", "training"]
+    body = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    assert body["eval_loss"] == ["4.0000", "1.2500"]
+    assert body["eval_exact_match"] == ["0.0000", "0.9000"]
+    assert body["train_loss"] == ["1.5000"]
+    assert body["wall"] == ["time", "(s)", "12.3"]
+    assert not any("runtime" in line or "flos" in line for line in lines)
+
+
+def test_demo_without_matplotlib_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_matplotlib(*args: object, **kwargs: object) -> Path:
+        raise plot.PlotError(plot.INSTALL_HINT)
+
+    monkeypatch.setattr(plot, "plot_runs", no_matplotlib)
+    runner._plot(tmp_path, "lm")
+    assert 'pip install "trainer[plot]"' in capsys.readouterr().out
