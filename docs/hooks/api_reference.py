@@ -162,7 +162,10 @@ def render_rest(module_name: str, names: list[str]) -> str:
         parts.append(f"## `{defined_in}`\n")
         for name in groups[defined_in]:
             path = directive_path(module_name, name)
-            parts.append(f"::: {path}\n    options:\n      heading_level: 3\n")
+            options = "    options:\n      heading_level: 3\n"
+            if not _is_identifiable(getattr(importlib.import_module(module_name), name)):
+                options += "      show_attribute_values: true\n"  # a constant: its value matters
+            parts.append(f"::: {path}\n{options}")
     return "\n".join(parts)
 
 

@@ -120,7 +120,7 @@ def fields_table(fields: list[attrs.Attribute[Any]], anchor_prefix: str = "") ->
     """An HTML table (pipes in union types would break a Markdown table)."""
     rows = "\n".join(field_row(f, anchor_prefix) for f in fields)
     return (
-        '<table class="args-reference">\n'
+        "<table>\n"
         "<thead><tr><th>Field</th><th>Type</th><th>Default</th><th>Description</th></tr></thead>\n"
         f"<tbody>\n{rows}\n</tbody>\n</table>"
     )
