@@ -217,3 +217,18 @@ def test_label_names_are_inferred_from_forward(tmp_path: Path) -> None:
         "end_positions",
     ]
     assert build_ours(Target(), {**kwargs, "label_names": ["target"]}).label_names == ["target"]
+
+
+def test_worker_processes_and_persistent_eval_loader(tmp_path: Path) -> None:
+    kwargs = base_kwargs(
+        tmp_path, max_steps=2, dataloader_num_workers=1, dataloader_persistent_workers=True,
+        dataloader_prefetch_factor=2, eval_strategy="steps", eval_steps=1,
+    )  # fmt: skip
+    ours = build_ours(
+        _model(), kwargs, train_dataset=RegressionDataset(n=8), eval_dataset=RegressionDataset(n=4)
+    )
+    out = ours.train()
+    assert out.global_step == 2
+    assert (
+        ours.get_eval_dataloader() is ours.get_eval_dataloader()
+    )  # cached with persistent workers

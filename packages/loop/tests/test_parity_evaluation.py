@@ -233,3 +233,30 @@ def test_custom_prefix_and_dict_eval_datasets_match(tmp_path: Path) -> None:
     )
     _assert_same_metrics(ref.evaluate(sets), ours.evaluate(sets))
     assert any("dev_loss" in entry for entry in ours.state.log_history)
+
+
+def test_gpt2_evaluate_and_predict_match(tmp_path: Path) -> None:
+    from test_trainer_support import tiny_gpt2
+
+    def perplexity(p: Any) -> dict[str, float]:
+        return {
+            "tokens": int((p.label_ids != -100).sum()),
+            "logit_mean": float(p.predictions[0].mean()),
+        }
+
+    data = RaggedTokenDataset(n=6, vocab=50, seed=8)
+    kwargs = base_kwargs(tmp_path, per_device_eval_batch_size=4, eval_accumulation_steps=1)
+    ref, ours = _both(
+        tiny_gpt2(2),
+        kwargs,
+        eval_dataset=data,
+        data_collator=pad_collator,
+        compute_metrics=perplexity,
+    )
+    _assert_same_metrics(ref.evaluate(), ours.evaluate())
+    ref_pred, our_pred = ref.predict(data), ours.predict(data)
+    _assert_same_metrics(ref_pred.metrics, our_pred.metrics)
+    _assert_nested_equal(
+        ref_pred.predictions, our_pred.predictions
+    )  # past_key_values ignored via the config
+    _assert_nested_equal(ref_pred.label_ids, our_pred.label_ids)

@@ -20,6 +20,7 @@ from test_trainer_support import (
     RegressionModel,
     TupleRegressionModel,
     assert_same_logs,
+    assert_same_state,
     assert_same_weights,
     base_kwargs,
     build_ours,
@@ -43,6 +44,7 @@ def _check(ref, ours, ref_out, our_out) -> None:  # type: ignore[no-untyped-def]
     assert ours.state.max_steps == ref.state.max_steps
     assert ours.state.num_train_epochs == ref.state.num_train_epochs
     assert ours.state.epoch == pytest.approx(ref.state.epoch)
+    assert_same_state(ref.state, ours.state)
 
 
 @pytest.mark.parametrize(

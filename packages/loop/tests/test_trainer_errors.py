@@ -154,3 +154,25 @@ def test_metric_for_best_model_missing(tmp_path: Path) -> None:
     )
     with pytest.raises(KeyError, match="eval_accuracy"):
         ours.train()
+
+
+def test_hub_features_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(NotImplementedError, match="Hugging Face Hub is not supported"):
+        build_ours(_model(), base_kwargs(tmp_path, push_to_hub=True))
+    ours = build_ours(_model(), base_kwargs(tmp_path))
+    with pytest.raises(NotImplementedError, match="save_model"):
+        ours.push_to_hub()
+
+
+def test_liger_kernel_without_the_package(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    try:
+        import liger_kernel  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("liger-kernel is installed")
+    ours = build_ours(_model(), base_kwargs(tmp_path, max_steps=1, use_liger_kernel=True),
+                      train_dataset=RegressionDataset(n=4))  # fmt: skip
+    with pytest.raises(ImportError, match="liger-kernel"):
+        ours.train()

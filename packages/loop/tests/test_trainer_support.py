@@ -274,3 +274,16 @@ def assert_same_weights(ref_model: nn.Module, our_model: nn.Module, rtol: float 
     assert list(ref_state) == list(our_state)
     for key in ref_state:
         torch.testing.assert_close(our_state[key], ref_state[key], rtol=rtol, atol=1e-7, msg=key)
+
+
+STATE_FIELDS = (
+    "epoch", "global_step", "max_steps", "logging_steps", "eval_steps", "save_steps", "train_batch_size",
+    "num_train_epochs", "num_input_tokens_seen", "total_flos", "best_metric", "best_global_step",
+    "is_local_process_zero", "is_world_process_zero", "is_hyper_param_search", "trial_name", "trial_params",
+)  # fmt: skip
+
+
+def assert_same_state(ref_state: Any, our_state: Any) -> None:
+    """The TrainerState fields (log history and callback states aside) are equal."""
+    for name in STATE_FIELDS:
+        assert_close_number(getattr(ref_state, name), getattr(our_state, name), name, 1e-9)

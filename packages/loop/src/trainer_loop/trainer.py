@@ -120,6 +120,8 @@ class Trainer:
 
         self._init_callbacks(callbacks)
         self.hub_model_id = None
+        if args.push_to_hub:
+            self.init_hf_repo()
         if args.should_save:
             os.makedirs(args.output_dir, exist_ok=True)
         self._init_bookkeeping()
@@ -1169,6 +1171,22 @@ class Trainer:
 
         checkpoint_calls.delete_non_best(self, trial)
 
+    # ---- Hugging Face Hub -------------------------------------------------------------------------
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        """Not supported: this Trainer does not push to the Hugging Face Hub."""
+        raise _hub_unsupported("push_to_hub=True")
+
+    def push_to_hub(
+        self, commit_message: str | None = "End of training", blocking: bool = True, **kwargs: Any
+    ) -> Any:
+        """Not supported: save with `save_model()` and upload with `huggingface_hub` yourself."""
+        raise _hub_unsupported("Trainer.push_to_hub()")
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """Not supported (model cards are a Hub feature)."""
+        raise _hub_unsupported("Trainer.create_model_card()")
+
     # ---- callbacks and processes ------------------------------------------------------------------
 
     def add_callback(self, callback: Any) -> None:
@@ -1192,6 +1210,14 @@ class Trainer:
     def end(self) -> None:
         """Finish trackers and destroy the process group (call once, at the very end)."""
         self.accelerator.end_training()
+
+
+def _hub_unsupported(what: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{what}: pushing to the Hugging Face Hub is not supported by this Trainer. Train with "
+        "`push_to_hub=False`, save with `trainer.save_model(dir)` and upload the folder with "
+        "`huggingface_hub.upload_folder` (it holds safetensors weights and JSON files only)."
+    )
 
 
 def _clear_device_cache(device: torch.device) -> None:

@@ -80,6 +80,17 @@ def _enable_activation_checkpointing(model: Any, args: Any) -> None:
         )
 
 
+def _apply_liger_kernel(model: Any, args: Any) -> None:
+    try:
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+    except ImportError as exc:
+        raise ImportError(
+            "`use_liger_kernel=True` needs the liger-kernel package (`pip install liger-kernel`), which is not "
+            "installed. Install it or set `use_liger_kernel=False`."
+        ) from exc
+    _apply_liger_kernel_to_instance(model=model, **(args.liger_kernel_config or {}))
+
+
 def _resolve_resume(trainer: Trainer, resume_from_checkpoint: str | bool | None) -> str | None:
     if resume_from_checkpoint is False or resume_from_checkpoint is None:
         return None
@@ -117,6 +128,12 @@ def run_train(
         trainer.model_wrapped = trainer.model
         trainer._flops_cache = None
 
+    if args.use_liger_kernel:
+        _apply_liger_kernel(trainer.model, args)
+    if "underflow_overflow" in [str(getattr(d, "value", d)) for d in (args.debug or [])]:
+        logger.warning(
+            "`debug='underflow_overflow'` is not supported by this Trainer; training runs without it."
+        )
     if (
         (args.fp16_full_eval or args.bf16_full_eval)
         and not trainer.is_model_parallel
