@@ -136,3 +136,10 @@ def test_bad_kwargs_name_the_factory(tmp_path: Path) -> None:
 
 def test_datasets_defaults() -> None:
     assert Datasets(train=[1]).eval is None
+
+
+def test_a_missing_import_inside_the_factory_module_keeps_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "broken_factories.py").write_text("import broken_dependency_xyz\n")
+    job = load_job(_job(tmp_path, "model: broken_factories:make\ndata: m:g\n"))
+    with pytest.raises(ModuleNotFoundError, match="broken_dependency_xyz"):
+        call_factory(job.model, job.base_dir)

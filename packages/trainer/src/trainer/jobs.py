@@ -286,7 +286,8 @@ def _import(ref: FactoryRef, base_dir: Path) -> Any:
     except ModuleNotFoundError as error:
         # Only "this module does not exist" is the job's fault; a missing import *inside*
         # the module is the factory's bug and keeps its traceback.
-        if error.name is not None and name.startswith(error.name):
+        missing = error.name or ""
+        if name == missing or name.startswith(missing + "."):
             raise JobError(
                 f"{ref.where}: cannot import module {name!r} (looked in {folder} and sys.path)"
             ) from None
