@@ -150,6 +150,7 @@ def test_python_dash_m_train(job_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "eval_loss" in result.stdout  # the metrics report
+    assert f"saved in {job_dir / 'out'}" in result.stdout
     assert _state(job_dir / "out")["global_step"] == 2
 
 

@@ -123,9 +123,11 @@ def _train(job_file: Path, overrides: list[str]) -> int:
     from trainer.run import run_job
 
     try:
-        run_job(load_job(job_file), overrides)
+        result = run_job(load_job(job_file), overrides)
     except JobError as error:
         raise _Failure(str(error), USAGE_ERROR) from None
+    if result.is_main_process:
+        print(f"model, metrics and trainer state saved in {result.output_dir}")
     return 0
 
 
