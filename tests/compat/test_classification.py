@@ -73,3 +73,25 @@ def test_predict_matches_transformers(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ours.label_ids, ref.label_ids)
     assert ours.metrics["test_accuracy"] == ref.metrics["test_accuracy"]
     assert ours.metrics["test_loss"] == pytest.approx(ref.metrics["test_loss"], rel=1e-5)
+
+
+def test_tuple_outputs_match_transformers(tmp_path: Path) -> None:
+    """`return_dict=False`: the model returns tuples `(loss, logits)` instead of a ModelOutput."""
+    tokenizer = make_tokenizer()
+    dataset = sentiment_dataset(tokenizer)
+    model = seeded(
+        lambda: transformers.BertForSequenceClassification(
+            bert_config(len(tokenizer), return_dict=False)
+        )
+    )
+    runs = run_side_by_side(
+        model, tmp_path,
+        lambda m: dict(
+            train_dataset=dataset, eval_dataset=dataset, processing_class=tokenizer,
+            compute_metrics=accuracy,
+        ),
+        evaluate=True, per_device_train_batch_size=10, per_device_eval_batch_size=4, max_steps=3,
+    )  # fmt: skip
+    ref, ours = runs["reference"], runs["ours"]
+    assert_same_logs(ref.state.log_history, ours.state.log_history)
+    assert "eval_accuracy" in ours.state.log_history[-1]
