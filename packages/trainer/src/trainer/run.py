@@ -90,6 +90,7 @@ def run_job(job: Job, overrides: Sequence[str] = (), evaluate_first: bool = Fals
     from trainer_dist.seeding import set_seed
 
     args = build_arguments(job, overrides)
+    resume = _checked_resume(args)
     # Seed before the model factory runs so its initial weights are reproducible too.
     set_seed(args.seed)
     pieces = build_pieces(job)
@@ -103,8 +104,7 @@ def run_job(job: Job, overrides: Sequence[str] = (), evaluate_first: bool = Fals
     )
     if evaluate_first and has_eval:
         result.initial_eval = dict(trainer.evaluate())
-    output = trainer.train(resume_from_checkpoint=_checked_resume(args))
-    result.train = dict(output.metrics)
+    result.train = dict(trainer.train(resume_from_checkpoint=resume).metrics)
     if result.initial_eval is not None:
         # train() starts a fresh state; keep the step-0 evaluation in the saved history so
         # that plots show where evaluation started.
@@ -112,11 +112,12 @@ def run_job(job: Job, overrides: Sequence[str] = (), evaluate_first: bool = Fals
     trainer.save_model()
     trainer.log_metrics("train", result.train)
     trainer.save_metrics("train", result.train)
-    trainer.save_state()
     if has_eval:
         result.eval = dict(trainer.evaluate())
         trainer.log_metrics("eval", result.eval)
         trainer.save_metrics("eval", result.eval)
+    # Last, so that the saved history ends with the final evaluation.
+    trainer.save_state()
     return result
 
 
