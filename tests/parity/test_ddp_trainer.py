@@ -38,11 +38,14 @@ def _launch(out: Path) -> list[dict[str, Any]]:
         "LOCAL_RANK",
     ):
         env.pop(key, None)
-    command = [
-        str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-        "--master_port", str(_free_port()), str(SCRIPT), str(out),
-    ]  # fmt: skip
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    for _attempt in range(2):
+        command = [
+            str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+            "--master_port", str(_free_port()), str(SCRIPT), str(out),
+        ]  # fmt: skip
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():
+            break  # the free port can be taken between choosing it and binding it: retry once
     assert proc.returncode == 0, f"launch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return [json.loads((out / f"result_{rank}.json").read_text()) for rank in (0, 1)]
 

@@ -235,3 +235,16 @@ def test_gradient_accumulation_equals_larger_batch(tmp_path: Path) -> None:
     small_losses = [e["loss"] for e in small.state.log_history if "loss" in e]
     large_losses = [e["loss"] for e in large.state.log_history if "loss" in e]
     assert small_losses == pytest.approx(large_losses, rel=1e-5)
+
+
+def test_activation_checkpointing_and_neftune_on_gpt2_match(tmp_path: Path) -> None:
+    kwargs = base_kwargs(
+        tmp_path, max_steps=3, per_device_train_batch_size=3, gradient_checkpointing=True,
+        neftune_noise_alpha=5.0, include_num_input_tokens_seen="non_padding",
+    )  # fmt: skip
+    data = RaggedTokenDataset(n=9, vocab=50, seed=6)
+    ref, ours, *outs = run_both(
+        tiny_gpt2(3), kwargs, train_dataset=data, data_collator=pad_collator
+    )
+    _check(ref, ours, *outs)
+    assert ours.model.is_activation_checkpointing

@@ -1061,11 +1061,11 @@ class Trainer:
     def store_flos(self) -> None:
         """Move this process's FLOP count into `state.total_flos` (summed over processes)."""
         if self.args.world_size > 1:
-            from trainer_dist.collectives import broadcast_scalars
+            from trainer_dist.collectives import gather
 
-            self.state.total_flos += float(
-                broadcast_scalars(self.accelerator, [self.current_flos]).sum().item()
-            )
+            # float32, as transformers' distributed_broadcast_scalars: totals agree bit for bit.
+            flos = torch.tensor([self.current_flos], dtype=torch.float32, device=self.args.device)
+            self.state.total_flos += gather(self.accelerator, flos).sum().item()
         else:
             self.state.total_flos += self.current_flos
         self.current_flos = 0

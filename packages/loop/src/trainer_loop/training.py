@@ -114,6 +114,9 @@ def run_train(
     args = trainer.args
     trainer._memory_tracker.start(stage="train")
     trainer.is_in_train = True
+    trainer._flops_cache = (
+        None  # the model may have changed since the last run (resized embeddings)
+    )
     # Before model_init (transformers sets a trial's values after it): a trial's seed then also
     # seeds its model, so re-running the best trial reproduces its objective (see hpsearch.py).
     trainer._hp_search_setup(trial)
