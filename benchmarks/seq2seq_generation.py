@@ -6,7 +6,7 @@ rounds interleaved; the median sequences/s are reported, with one ratio line per
 (> 1 means ours is faster). Generation itself is the model's own `generate` in both: the
 difference is the trainer around it. Predictions are checked equal. Not a test.
 
-    python benchmarks/seq2seq_generation.py [--rounds 5] [--examples 256]
+    python benchmarks/seq2seq_generation.py [--rounds 5] [--examples 256] [--threads N]
 """
 
 from __future__ import annotations
@@ -112,7 +112,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--examples", type=int, default=256)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     options = parser.parse_args()
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
     logging.disable(logging.WARNING)
     transformers.logging.set_verbosity_error()
     examples = build_examples(options.examples)
