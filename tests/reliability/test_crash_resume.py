@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import torch
-
 from crash_support import (
     assert_no_fake_complete_checkpoint,
     checkpoint_folders,
@@ -25,6 +24,7 @@ from crash_support import (
     final_weights,
     run_job,
 )
+
 from trainer_loop.checkpointing import get_last_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,9 @@ def _assert_same(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]
         assert torch.equal(tensor, got[name]), name
 
 
-def test_killed_again_and_again_then_resumed_equals_one_run(reference: Path, tmp_path: Path) -> None:
+def test_killed_again_and_again_then_resumed_equals_one_run(
+    reference: Path, tmp_path: Path
+) -> None:
     rng = random.Random(20260412)
     out = tmp_path / "out"
     seen: list[Any] = []
