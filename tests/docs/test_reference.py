@@ -176,6 +176,12 @@ def test_benchmark_results_are_quoted_not_invented(tmp_path: Path) -> None:
     quoted = hook.render_results(tmp_path)
     assert "ours/raw 1.01" in quoted and "### Results" in quoted
     assert hook.render_image(tmp_path, Path("guides"), "images/none.png", "x") == ""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "plot.png").write_bytes(b"png")
+    assert (
+        hook.render_image(tmp_path, Path("guides"), "images/plot.png", "x")
+        == "![x](../images/plot.png)\n"
+    )
 
 
 # ---- the real build ---------------------------------------------------------------------------
