@@ -30,12 +30,21 @@ def _demote(markdown: str) -> str:
     return re.sub(r"^(#{1,5}) ", r"##\1 ", markdown, flags=re.MULTILINE)
 
 
+# `[text](target)` / `![alt](target)` whose target is relative to benchmarks/, not to docs/.
+_RELATIVE_LINK = re.compile(r"(!?)\[([^\]]*)\]\((?!https?://|#|mailto:)[^)]*\)")
+
+
+def _unlink_relative(markdown: str) -> str:
+    """Keep a relative link's text and drop the link (it would not resolve inside docs/)."""
+    return _RELATIVE_LINK.sub(lambda m: "" if m.group(1) else m.group(2), markdown)
+
+
 def render_results(repo_root: Path) -> str:
     results = repo_root / RESULTS
     if not results.is_file():
         return MISSING_RESULTS
-    text = results.read_text(encoding="utf-8")
-    return f"*Quoted from `{RESULTS.as_posix()}` at build time.*\n\n{_demote(text)}"
+    text = _unlink_relative(_demote(results.read_text(encoding="utf-8")))
+    return f"*Quoted from `{RESULTS.as_posix()}` at build time.*\n\n{text}"
 
 
 def render_image(docs_dir: Path, page_dir: Path, path: str, alt: str) -> str:

@@ -172,9 +172,13 @@ def test_benchmark_results_are_quoted_not_invented(tmp_path: Path) -> None:
     hook = _hook("repo_files")
     assert "nox -s bench" in hook.render_results(tmp_path)  # no RESULTS.md: says how to get it
     (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "RESULTS.md").write_text("# Results\n\nours/raw 1.01\n")
+    (tmp_path / "benchmarks" / "RESULTS.md").write_text(
+        "# Results\n\nours/raw 1.01 ([overhead.py](overhead.py), [torch](https://pytorch.org))\n"
+    )
     quoted = hook.render_results(tmp_path)
     assert "ours/raw 1.01" in quoted and "### Results" in quoted
+    # links relative to benchmarks/ would not resolve in the strict build: text only
+    assert "(overhead.py, [torch](https://pytorch.org))" in quoted
     assert hook.render_image(tmp_path, Path("guides"), "images/none.png", "x") == ""
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "plot.png").write_bytes(b"png")
