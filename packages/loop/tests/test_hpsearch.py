@@ -311,3 +311,15 @@ def test_each_trial_is_applied_once(tmp_path: Path) -> None:
 
     make_trainer(tmp_path).hyperparameter_search(hp_space=space, n_trials=2, sampler=sampler())
     assert calls == [0, 1]
+
+
+def test_default_space_and_optuna_direction_enum(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    best = trainer.hyperparameter_search(
+        n_trials=1, sampler=sampler(), direction=optuna.study.StudyDirection.MINIMIZE
+    )
+    assert isinstance(best, BestRun)
+    assert set(best.hyperparameters) == {
+        "learning_rate", "num_train_epochs", "seed", "per_device_train_batch_size",
+    }  # fmt: skip
+    assert trainer.args.seed == best.hyperparameters["seed"]

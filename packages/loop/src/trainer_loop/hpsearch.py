@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from trainer_loop.outputs import BestRun
@@ -232,9 +232,15 @@ def _make_objective(trainer: Trainer) -> Callable[[Any], Any]:
     return objective
 
 
-def _check_directions(direction: str | Sequence[str]) -> None:
-    directions = [direction] if isinstance(direction, str) else list(direction)
-    bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
+def _direction_name(direction: Any) -> str:
+    # optuna's StudyDirection members are accepted too (by name).
+    return str(getattr(direction, "name", direction)).lower()
+
+
+def _check_directions(direction: Any) -> None:
+    is_single = isinstance(direction, str) or hasattr(direction, "name")
+    directions = [direction] if is_single else list(direction)
+    bad = [d for d in directions if _direction_name(d) not in ("minimize", "maximize")]
     if bad or not directions:
         raise ValueError(
             f"`direction` must be 'minimize' or 'maximize' (or a list of them), got {direction!r}."
@@ -245,7 +251,7 @@ def _run_optuna(
     optuna: Any, trainer: Trainer, n_trials: int, direction: str | list[str], **kwargs: Any
 ) -> BestRun | list[BestRun]:
     optimize_kwargs = {k: kwargs.pop(k) for k in _OPTUNA_STUDY_OPTIMIZE_KWARGS if k in kwargs}
-    multi = not isinstance(direction, str)
+    multi = not (isinstance(direction, str) or hasattr(direction, "name"))
     study = optuna.create_study(
         direction=None if multi else direction,
         directions=list(direction) if multi else None,
