@@ -141,6 +141,8 @@ def test_default_objective_is_eval_loss_or_sum_of_metrics() -> None:
     assert default_compute_objective({"eval_loss": 0.5, "epoch": 2.0, **speed}) == 0.5
     metrics = {"eval_loss": 0.5, "eval_accuracy": 0.25, "eval_f1": 0.5, "epoch": 2.0, **speed}
     assert default_compute_objective(metrics) == 0.75
+    # A timing, not a metric (transformers would return 0.25 here: the preparation time).
+    assert default_compute_objective({"eval_loss": 0.5, "eval_model_preparation_time": 0.25}) == 0.5
 
 
 def test_default_objective_with_compute_metrics(tmp_path: Path) -> None:

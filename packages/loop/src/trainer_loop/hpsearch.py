@@ -51,7 +51,10 @@ def default_compute_objective(metrics: dict[str, float]) -> float:
     remaining = dict(metrics)
     loss = remaining.pop("eval_loss", None)
     remaining.pop("epoch", None)
-    for key in [k for k in remaining if k.endswith(("_runtime", "_per_second"))]:
+    # Timings are not objectives. transformers leaves `*_model_preparation_time` in, which turns the
+    # objective into a duration when an unprepared model is evaluated; it is dropped here too.
+    timings = ("_runtime", "_per_second", "_model_preparation_time")
+    for key in [k for k in remaining if k.endswith(timings)]:
         remaining.pop(key)
     if not remaining:
         if loss is None:
