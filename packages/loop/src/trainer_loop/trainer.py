@@ -284,6 +284,7 @@ class Trainer:
         self._train_batch_size = self.args.train_batch_size
         self._created_lr_scheduler = False
         self._flops_cache: tuple[Any, str, int | None] | None = None
+        self._parameters_cache: tuple[nn.Module, list[nn.Parameter]] | None = None
         self.current_gradient_accumulation_steps = self.args.gradient_accumulation_steps
         self.neftune_hook_handle: Any = None
 
@@ -833,12 +834,21 @@ class Trainer:
         # accelerate applies autocast to the prepared model's forward.
         return contextlib.nullcontext()
 
+    def _model_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        """`list(model.parameters())`, cached for the epoch (walking the modules every step is slow)."""
+        cache = self._parameters_cache
+        if cache is None or cache[0] is not model:
+            cache = self._parameters_cache = (model, list(model.parameters()))
+        return cache[1]
+
     def _clip_grad_norm(self, model: nn.Module) -> Any:
-        return self.accelerator.clip_grad_norm_(model.parameters(), self.args.max_grad_norm)
+        params = self._model_parameters(model)
+        return self.accelerator.clip_grad_norm_(params, self.args.max_grad_norm)
 
     def _get_grad_norm(self, model: nn.Module, grad_norm: Any = None) -> Any:
         if grad_norm is None:
-            grad_norm = self.accelerator.clip_grad_norm_(model.parameters(), float("inf"))
+            params = self._model_parameters(model)
+            grad_norm = self.accelerator.clip_grad_norm_(params, float("inf"))
         return grad_norm
 
     def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:

@@ -546,6 +546,9 @@ def run_epoch(
     epoch_iterator = iter(train_dataloader)
     remainder = steps_in_epoch % ga or ga
     sync_each_batch = accelerator.gradient_state.plugin_kwargs.get("sync_each_batch", False)
+    # Parameters are listed once per epoch (a callback may change the model between epochs).
+    trainer._parameters_cache = None
+    params = trainer._model_parameters(model)
     always_sync = sync_each_batch or str(accelerator.distributed_type) == "DEEPSPEED"
     losses = _LossAccumulator(trainer)
     track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
@@ -593,7 +596,8 @@ def run_epoch(
                 learning_rate = trainer._get_learning_rate()
                 if not plateau and not accelerator.optimizer_step_was_skipped:
                     trainer.lr_scheduler.step()
-                model.zero_grad(set_to_none=True)
+                for param in params:  # model.zero_grad(set_to_none=True) without the module walk
+                    param.grad = None
                 state.global_step += 1
                 state.epoch = epoch + (step + 1) / steps_in_epoch
                 trainer.control = handler.on_step_end(args, state, trainer.control)
