@@ -95,3 +95,20 @@ def test_bf16_without_use_cpu_on_a_cpu_only_machine(flag: str) -> None:
 def test_tf32_is_checked_at_device_setup() -> None:
     with pytest.raises(UnsupportedSetupError, match="tf32"):
         setup_devices(_ns(tf32=True))
+
+
+def test_launched_processes_without_an_accelerator_run_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """torchrun on a CPU-only machine without --use_cpu still forms one CPU job."""
+    from trainer_args import TrainingArguments
+
+    from trainer_dist import devices
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(devices, "_accelerator_available", lambda: False)
+    kwargs = devices._partial_state_kwargs(TrainingArguments(output_dir="out", use_cpu=False))
+    assert kwargs["cpu"] is True
+    monkeypatch.setattr(devices, "_accelerator_available", lambda: True)
+    kwargs = devices._partial_state_kwargs(TrainingArguments(output_dir="out", use_cpu=False))
+    assert "cpu" not in kwargs

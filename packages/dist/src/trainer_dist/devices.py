@@ -78,6 +78,17 @@ def _launched_world_size() -> int:
     return 1
 
 
+def _accelerator_available() -> bool:
+    """Whether any device other than the CPU can run a process of this job."""
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        return True
+    for name in _OTHER_ACCELERATORS:
+        is_available = getattr(getattr(torch, name, None), "is_available", None)
+        if callable(is_available) and is_available():
+            return True
+    return False
+
+
 def _partial_state_kwargs(args: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     backend = getattr(args, "ddp_backend", None)
@@ -85,7 +96,9 @@ def _partial_state_kwargs(args: Any) -> dict[str, Any]:
     # that does not exist ("Default process group has not been initialized").
     if backend is not None and _launched_world_size() > 1:
         kwargs["backend"] = backend
-    if uses_cpu(args):
+    # A launched job on a machine with no accelerator can only run on the CPU; without
+    # `cpu=True` accelerate would treat each process as a separate, unlaunched run.
+    if uses_cpu(args) or (_launched_world_size() > 1 and not _accelerator_available()):
         kwargs["cpu"] = True
     else:
         kwargs["timeout"] = timedelta(seconds=int(getattr(args, "ddp_timeout", 1800)))
