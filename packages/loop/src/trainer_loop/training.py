@@ -549,6 +549,7 @@ def run_epoch(
     # Parameters are listed once per epoch (a callback may change the model between epochs).
     trainer._parameters_cache = None
     params = trainer._model_parameters(model)
+    fast_zero_grad = not trainer.is_deepspeed_enabled
     always_sync = sync_each_batch or str(accelerator.distributed_type) == "DEEPSPEED"
     losses = _LossAccumulator(trainer)
     track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
@@ -596,8 +597,13 @@ def run_epoch(
                 learning_rate = trainer._get_learning_rate()
                 if not plateau and not accelerator.optimizer_step_was_skipped:
                     trainer.lr_scheduler.step()
-                for param in params:  # model.zero_grad(set_to_none=True) without the module walk
-                    param.grad = None
+                if fast_zero_grad:
+                    for (
+                        param
+                    ) in params:  # model.zero_grad(set_to_none=True) without the module walk
+                        param.grad = None
+                else:
+                    model.zero_grad()  # DeepSpeed's engine manages its own (partitioned) gradients
                 state.global_step += 1
                 state.epoch = epoch + (step + 1) / steps_in_epoch
                 trainer.control = handler.on_step_end(args, state, trainer.control)
