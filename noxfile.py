@@ -99,7 +99,9 @@ def lowest(session: nox.Session) -> None:
     """
     constraints = str(ROOT / "constraints-lowest.txt")
     _install_torch(session, TORCH_VERSIONS[0])
-    session.install("-c", constraints, f"torch=={TORCH_VERSIONS[0]}", *_editable_packages(), *TEST_DEPS)
+    session.install(
+        "-c", constraints, f"torch=={TORCH_VERSIONS[0]}", *_editable_packages(), *TEST_DEPS
+    )
     session.run("python", str(ROOT / ".ci" / "check_lowest.py"), constraints)
     session.run("pytest", *session.posargs)
 

@@ -8,8 +8,9 @@ import sys
 
 def main(path: str) -> int:
     wrong = []
-    for line in open(path, encoding="utf-8"):
-        line = line.split("#", 1)[0].strip()
+    with open(path, encoding="utf-8") as lines:
+        floors = [line.split("#", 1)[0].strip() for line in lines]
+    for line in floors:
         if not line:
             continue
         name, _, wanted = line.partition("==")
