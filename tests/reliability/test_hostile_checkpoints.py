@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import torch
+from crash_job import make_trainer
 from safetensors.torch import load_file, save_file
 
-from crash_job import make_trainer
 from trainer_args import TrainingArguments, ValidationError
 from trainer_loop.checkpointing import CheckpointFormatError, get_last_checkpoint
 

@@ -228,11 +228,10 @@ def test_deeply_nested_file(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
     path.write_text('{"output_dir": "o", "learning_rate": ' + "[" * DEPTH + "]" * DEPTH + "}")
     with pytest.raises(ValidationError, match=r"cannot read"):
-        TrainingArguments.from_dict(
-            {} if False else {}
-        ) if False else TrainingArguments.from_yaml_file(
-            path
-        ) if suffix == ".yaml" else TrainingArguments.from_json_file(path)
+        if suffix == ".yaml":
+            TrainingArguments.from_yaml_file(path)
+        else:
+            TrainingArguments.from_json_file(path)
     assert _cli(["validate", str(path)]) == 1
 
 
