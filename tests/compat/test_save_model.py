@@ -73,15 +73,23 @@ def test_causal_lm_round_trip_with_tied_weights(tmp_path: Path) -> None:
     _assert_tokenizer_beside(tokenizer, tmp_path)
 
 
-def test_save_model_to_another_folder_matches_transformers_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tokenizer_from", ["processing_class", "data_collator"])
+def test_save_model_to_another_folder_matches_transformers_files(
+    tmp_path: Path, tokenizer_from: str
+) -> None:
     tokenizer = make_tokenizer()
     model = seeded(lambda: transformers.BertForSequenceClassification(bert_config(len(tokenizer))))
+    if tokenizer_from == "processing_class":
+        kwargs: dict[str, Any] = {"processing_class": tokenizer}
+    else:  # transformers then saves the collator's tokenizer
+        kwargs = {"data_collator": transformers.DataCollatorWithPadding(tokenizer)}
     names: dict[str, set[str]] = {}
     for name, module in (("reference", transformers), ("ours", ours)):
         args = module.TrainingArguments(**common_args(tmp_path / f"run-{name}"))
-        trainer = module.Trainer(model=model, args=args, processing_class=tokenizer)
+        trainer = module.Trainer(model=model, args=args, **kwargs)
         trainer.save_model(str(tmp_path / name))
         names[name] = {p.name for p in (tmp_path / name).iterdir()}
+    assert "tokenizer.json" in names["reference"]
     # transformers pickles its arguments into training_args.bin; we write JSON instead.
     assert names["ours"] - {"training_args.json"} == names["reference"] - {"training_args.bin"}
 
