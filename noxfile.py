@@ -127,9 +127,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def docs(session: nox.Session) -> None:
-    """Build the documentation site into site/ with warnings as errors."""
-    _install_stack(session, TORCH_VERSIONS[0], *DOCS_DEPS)
+    """Build the documentation site into site/ with warnings as errors, then test it.
+
+    tests/docs runs every code block of the docs and checks the built reference
+    (every TrainingArguments field with its default); its build checks need
+    mkdocs, which only this session installs.
+    """
+    _install_stack(session, TORCH_VERSIONS[0], *DOCS_DEPS, "pytest>=8")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+    session.run("pytest", str(ROOT / "tests" / "docs"), *session.posargs)
 
 
 if os.environ.get("CI"):
