@@ -1,15 +1,26 @@
 """Per-step overhead on CPU, one thread, tiny models where the framework dominates.
 
 Contenders, run interleaved (A B C A B C ...) in one process, median of rounds:
-- raw: a minimal hand-written PyTorch loop (DataLoader, forward, backward,
-  clip, AdamW, linear warmup schedule, zero_grad) — the physical limit;
+- raw: a hand-written PyTorch loop doing the same work as a Trainer step and
+  nothing else: the same sampler (a RandomSampler seeded as accelerate seeds
+  the Trainer's), the same collation (`default_data_collator`), the same fused
+  AdamW (the default `optim`, adamw_torch_fused) with the same parameter
+  groups (no decay for biases and LayerNorm weights), the same linear
+  warmup/decay schedule, clipping at 1.0, `zero_grad(set_to_none=True)`, the
+  loss divided by the step's label count where the model takes
+  `num_items_in_batch`, and the running loss and gradient norm read every
+  `logging_steps` (50) steps;
 - ours: `trainer.Trainer`;
 - transformers: `transformers.Trainer`;
 - lightning: `lightning.Trainer`, when installed.
 
 Steady-state steps/s is measured between the end of step WARM and the end of
 the last step, so one-off set-up costs (which `startup.py` measures) do not
-count here. Prints one ratio line per comparison, ours first.
+count here. Two clocks: wall time (what the targets are about) and the
+process's CPU time (`time.process_time`, one torch thread, no DataLoader
+workers), which a busy machine disturbs far less. "Same results" is checked:
+each contender's final weights are compared with the raw loop's (bitwise).
+Prints one ratio line per comparison, ours first.
 """
 
 from __future__ import annotations
@@ -18,17 +29,27 @@ import argparse
 import contextlib
 import io
 import os
+import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 WARM = 20
+SEED = 42  # TrainingArguments.seed: both Trainers call set_seed(42) before training
+LOGGING_STEPS = 50
+
+
+class Result(NamedTuple):
+    wall: float  # steps/s by wall clock
+    cpu: float  # steps/s by process CPU time
+    weights: torch.Tensor  # final parameters, flattened
 
 
 class MLPRegression(nn.Module):
@@ -46,15 +67,29 @@ class MLPRegression(nn.Module):
         return out
 
 
-def make_mlp() -> tuple[Callable[[], nn.Module], list[dict[str, torch.Tensor]], int]:
+class Case(NamedTuple):
+    build: Callable[[], nn.Module]
+    data: list[dict[str, torch.Tensor]]
+    batch: int
+    # Models whose forward takes `num_items_in_batch` get the step's label count from the
+    # Trainers (loss = sum / count, the count over the unshifted labels, as transformers does).
+    counts_items: bool
+
+
+def make_mlp() -> Case:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(4096, 16, generator=g)
     y = x.sum(-1) * 0.1
     data = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
-    return lambda: MLPRegression(), data, 16
+
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return MLPRegression()
+
+    return Case(build, data, 16, counts_items=False)
 
 
-def make_gpt() -> tuple[Callable[[], nn.Module], list[dict[str, torch.Tensor]], int]:
+def make_gpt() -> Case:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=256, n_positions=64)
@@ -66,44 +101,89 @@ def make_gpt() -> tuple[Callable[[], nn.Module], list[dict[str, torch.Tensor]], 
         torch.manual_seed(0)
         return GPT2LMHeadModel(config)
 
-    return build, data, 8
+    return Case(build, data, 8, counts_items=True)
 
 
-def run_raw(
-    build: Callable[[], nn.Module], data: list[dict[str, Any]], batch: int, steps: int
-) -> float:
-    torch.manual_seed(0)
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _flat(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()]).clone()
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay for everything but biases and LayerNorm parameters (the Trainers' rule)."""
+    no_decay = {
+        id(p)
+        for module in model.modules()
+        for name, p in module.named_parameters(recurse=False)
+        if isinstance(module, nn.LayerNorm) or name == "bias"
+    }
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if id(p) not in no_decay], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0},
+    ]
+
+
+def run_raw(case: Case, steps: int) -> Result:
+    from transformers import default_data_collator
+
+    build, data, batch = case.build, case.data, case.batch
     model = build()
     model.train()
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
-    decay = [p for n, p in model.named_parameters() if not n.endswith("bias")]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    _seed_all(SEED)
+    # accelerate gives the Trainer's RandomSampler a generator seeded with seed + epoch.
+    generator = torch.Generator()
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=batch,
+        sampler=torch.utils.data.RandomSampler(data, generator=generator),
+        collate_fn=default_data_collator,
+        drop_last=True,
+    )
+    params = list(model.parameters())
+    # TrainingArguments' default optim is adamw_torch_fused: the fused kernel, on CPU too.
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=1e-3,
+        _param_groups(model, 0.01), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, fused=True
     )
     warmup = steps // 10
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (
-            s / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
-        ),
-    )
-    step, t0 = 0, 0.0
+
+    def linear(s: int) -> float:
+        if s < warmup:
+            return float(s) / float(max(1, warmup))
+        return max(0.0, float(steps - s) / float(max(1, steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear)
+    running = torch.tensor(0.0)
+    logs: list[tuple[float, float]] = []
+    step, epoch, wall0, cpu0 = 0, 0, 0.0, 0.0
     while step < steps:
+        generator.manual_seed(SEED + epoch)
         for inputs in loader:
+            if case.counts_items:
+                inputs["num_items_in_batch"] = inputs["labels"].ne(-100).sum()
             loss = model(**inputs)["loss"]
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            running += loss.detach()
+            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
+            if step % LOGGING_STEPS == 0:
+                logs.append((running.item() / LOGGING_STEPS, norm.item()))
+                running.zero_()
             if step == WARM:
-                t0 = time.perf_counter()
+                wall0, cpu0 = time.perf_counter(), time.process_time()
             if step == steps:
                 break
-    return (steps - WARM) / (time.perf_counter() - t0)
+        epoch += 1
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(model))
 
 
 def _trainer_kwargs(out: str, batch: int, steps: int) -> dict[str, Any]:
@@ -115,33 +195,34 @@ def _trainer_kwargs(out: str, batch: int, steps: int) -> dict[str, Any]:
         weight_decay=0.01,
         warmup_steps=steps // 10,
         max_grad_norm=1.0,
-        logging_steps=50,
+        logging_steps=LOGGING_STEPS,
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
         use_cpu=True,
         dataloader_drop_last=True,
+        seed=SEED,
     )
 
 
-def _run_framework(
-    module: str, build: Callable[[], nn.Module], data: list[dict[str, Any]], batch: int, steps: int
-) -> float:
+def _run_framework(module: str, case: Case, steps: int) -> Result:
     mod = __import__(module, fromlist=["Trainer", "TrainingArguments", "TrainerCallback"])
-    marks: dict[int, float] = {}
+    marks: dict[int, tuple[float, float]] = {}
 
     class Clock(mod.TrainerCallback):  # type: ignore[name-defined,misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.global_step in (WARM, steps):
-                marks[state.global_step] = time.perf_counter()
+                marks[state.global_step] = (time.perf_counter(), time.process_time())
 
-    torch.manual_seed(0)
+    model = case.build()
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-        args = mod.TrainingArguments(**_trainer_kwargs(out, batch, steps))
-        trainer = mod.Trainer(model=build(), args=args, train_dataset=data, callbacks=[Clock()])
+        args = mod.TrainingArguments(**_trainer_kwargs(out, case.batch, steps))
+        trainer = mod.Trainer(model=model, args=args, train_dataset=case.data, callbacks=[Clock()])
         trainer.train()
     _reset_accelerate()
-    return (steps - WARM) / (marks[steps] - marks[WARM])
+    wall = marks[steps][0] - marks[WARM][0]
+    cpu = marks[steps][1] - marks[WARM][1]
+    return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(model))
 
 
 def _reset_accelerate() -> None:
@@ -152,12 +233,11 @@ def _reset_accelerate() -> None:
     PartialState._reset_state()
 
 
-def run_lightning(
-    build: Callable[[], nn.Module], data: list[dict[str, Any]], batch: int, steps: int
-) -> float:
+def run_lightning(case: Case, steps: int) -> Result:
     import lightning as L
 
-    marks: dict[int, float] = {}
+    build, data, batch = case.build, case.data, case.batch
+    marks: dict[int, tuple[float, float]] = {}
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
@@ -169,10 +249,10 @@ def run_lightning(
 
         def on_train_batch_end(self, *a: Any) -> None:
             if self.global_step in (WARM, steps):
-                marks[self.global_step] = time.perf_counter()
+                marks[self.global_step] = (time.perf_counter(), time.process_time())
 
         def configure_optimizers(self) -> Any:
-            opt = torch.optim.AdamW(self.parameters(), lr=1e-3, weight_decay=0.01)
+            opt = torch.optim.AdamW(_param_groups(self.model, 0.01), lr=1e-3, fused=True)
             warm = steps // 10
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt,
@@ -182,8 +262,13 @@ def run_lightning(
             )
             return [opt], [{"scheduler": sched, "interval": "step"}]
 
-    torch.manual_seed(0)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True)
+    from transformers import default_data_collator
+
+    module = Module()
+    _seed_all(SEED)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=batch, shuffle=True, drop_last=True, collate_fn=default_data_collator
+    )
     trainer = L.Trainer(
         max_steps=steps,
         accelerator="cpu",
@@ -194,12 +279,14 @@ def run_lightning(
         enable_model_summary=False,
         gradient_clip_val=1.0,
     )
-    trainer.fit(Module(), loader)
-    return (steps - WARM) / (marks[steps] - marks[WARM])
+    trainer.fit(module, loader)
+    wall = marks[steps][0] - marks[WARM][0]
+    cpu = marks[steps][1] - marks[WARM][1]
+    return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(module.model))
 
 
-def contenders() -> dict[str, Callable[..., float]]:
-    found: dict[str, Callable[..., float]] = {
+def contenders() -> dict[str, Callable[..., Result]]:
+    found: dict[str, Callable[..., Result]] = {
         "raw": run_raw,
         "ours": lambda *a: _run_framework("trainer", *a),
         "transformers": lambda *a: _run_framework("transformers", *a),
@@ -213,26 +300,49 @@ def contenders() -> dict[str, Callable[..., float]]:
     return found
 
 
-def measure(name: str, make: Callable[[], Any], steps: int, rounds: int) -> dict[str, float]:
-    build, data, batch = make()
+def _weights_line(name: str, weights: dict[str, torch.Tensor]) -> str:
+    ref = weights["raw"]
+    parts = []
+    for key, w in weights.items():
+        if key == "raw":
+            continue
+        if torch.equal(w, ref):
+            parts.append(f"{key} identical")
+        else:
+            parts.append(f"{key} max|diff| {float((w - ref).abs().max()):.2e}")
+    return f"[overhead/{name}] final weights vs raw: " + ", ".join(parts)
+
+
+def measure(
+    name: str, make: Callable[[], Case], steps: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    case = make()
     runners = contenders()
-    results: dict[str, list[float]] = {k: [] for k in runners}
+    results: dict[str, list[Result]] = {k: [] for k in runners}
     for _ in range(rounds):
         for key, run in runners.items():
-            results[key].append(run(build, data, batch, steps))
-    medians = {k: statistics.median(v) for k, v in results.items()}
-    print(
-        f"[overhead/{name}] steps/s (median of {rounds}): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in medians.items())
-    )
+            results[key].append(run(case, steps))
+    medians = {
+        clock: {k: statistics.median(getattr(r, clock) for r in v) for k, v in results.items()}
+        for clock in ("wall", "cpu")
+    }
+    for clock, med in medians.items():
+        print(
+            f"[overhead/{name}] steps/s by {clock} time (median of {rounds}): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
+        )
+    print(_weights_line(name, {k: v[0].weights for k, v in results.items()}))
     return medians
 
 
-def report(name: str, med: dict[str, float]) -> list[str]:
-    lines = []
-    for other in [k for k in med if k != "ours"]:
-        lines.append(f"overhead {name}: ours vs {other}: {med['ours'] / med[other]:.3f}x steps/s")
-    return lines
+def report(name: str, med: dict[str, dict[str, float]]) -> list[str]:
+    wall, cpu = med["wall"], med["cpu"]
+    return [
+        f"overhead {name}: ours vs {other}: {wall['ours'] / wall[other]:.3f}x steps/s "
+        f"(by CPU time {cpu['ours'] / cpu[other]:.3f}x)"
+        for other in wall
+        if other != "ours"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     opts = parser.parse_args(argv)
+    if opts.steps <= WARM:
+        parser.error(f"--steps must be more than {WARM}")
     torch.set_num_threads(1)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     lines: list[str] = []
