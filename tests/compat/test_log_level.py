@@ -1,4 +1,4 @@
-"""`TrainingArguments(log_level=...)` sets the library's verbosity, as transformers does: with
+"""`TrainingArguments(log_level=...)` sets the libraries' verbosity, as transformers does: with
 "info" the "***** Running training *****" banner reaches stderr; with the default it does not."""
 
 from __future__ import annotations
@@ -48,12 +48,6 @@ def test_reference_behaviour(tmp_path: Path) -> None:
     assert "***** Running training *****" in _stderr(tmp_path, "transformers", "info")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the Trainer (trainer_loop/trainer.py __init__) to apply args.get_process_log_level() to "
-    "the library loggers (trainer_loop, trainer_dist, trainer_seq2seq, trainer) with a stderr handler, "
-    "as transformers' set_verbosity",
-)
 def test_info_level_shows_the_training_banner(tmp_path: Path) -> None:
     assert "***** Running training *****" in _stderr(tmp_path, "trainer", "info")
 
