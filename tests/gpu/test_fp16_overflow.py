@@ -1,0 +1,225 @@
+"""fp16 overflow on a GPU: the GradScaler skips the step, the loop holds the scheduler and
+goes on, and the log shows it, as transformers does (skipped without CUDA).
+
+Run with pytest, or alone: `python tests/gpu/test_fp16_overflow.py` (pytest not needed then).
+The model's loss is multiplied by 1e8 at chosen optimizer steps: the scaled fp16 gradients
+overflow, so GradScaler skips `optimizer.step()`, halves its scale, and
+`accelerator.optimizer_step_was_skipped` is True; the learning-rate schedule must not
+advance on those steps and the weights must not change.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+try:
+    import pytest
+except ImportError:  # standalone run without pytest
+    pytest = None  # type: ignore[assignment]
+
+HAS_CUDA = torch.cuda.is_available()
+if pytest is not None:
+    pytestmark = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+
+OVERFLOW_STEPS = {4, 5}  # 1-based optimizer steps whose loss is blown up
+MAX_STEPS = 10
+
+
+class Data(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    def __init__(self, n: int = 64) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(n, 16, generator=generator)
+        self.y = self.x[:, :4].sum(dim=1, keepdim=True)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[i], "labels": self.y[i]}
+
+
+class OverflowNet(torch.nn.Module):
+    """Its loss is multiplied by 1e8 during the optimizer steps in OVERFLOW_STEPS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(16, 64), torch.nn.GELU(), torch.nn.Linear(64, 1)
+        )
+        self.forward_calls = 0  # one micro-batch per step: the call number is the step number
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.net(x)
+        loss = torch.nn.functional.mse_loss(logits.float(), labels)
+        if self.training:
+            self.forward_calls += 1
+            if self.forward_calls in OVERFLOW_STEPS:
+                loss = loss * 1e8
+        return {"loss": loss, "logits": logits}
+
+
+def _args(**extra: Any) -> dict[str, Any]:
+    return {
+        "output_dir": tempfile.mkdtemp(prefix="gpu-fp16-"),
+        "fp16": True,
+        "max_steps": MAX_STEPS,
+        "per_device_train_batch_size": 8,
+        "learning_rate": 1e-3,
+        "lr_scheduler_type": "linear",
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "train_sampling_strategy": "sequential",
+        "seed": 3,
+        **extra,
+    }
+
+
+def _reset_accelerate() -> None:
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+class Recorder:
+    """Per step: was the optimizer step skipped, the scaler's scale, a weight checksum.
+
+    Duck-typed, so that both trainers accept it; `trainer` is set once the trainer exists.
+    """
+
+    def __init__(self) -> None:
+        self.trainer: Any = None
+        self.before: float = 0.0
+        self.steps: list[dict[str, Any]] = []
+
+    def _weights(self) -> float:
+        return float(sum(p.detach().double().sum() for p in self.trainer.model.parameters()))
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.before = self._weights()
+
+    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        accelerator = self.trainer.accelerator
+        self.steps.append(
+            {
+                "skipped": bool(accelerator.optimizer_step_was_skipped),
+                "scale": float(accelerator.scaler.get_scale()),
+                "changed": self._weights() != self.before,
+            }
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+
+def _train(trainer_cls: Any, args_cls: Any) -> tuple[Any, Recorder]:
+    _reset_accelerate()
+    recorder = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = trainer_cls(
+            model=copy.deepcopy(OverflowNet()),
+            args=args_cls(**_args()),
+            train_dataset=Data(),
+            callbacks=[recorder],
+        )
+    recorder.trainer = trainer
+    trainer.train()
+    return trainer, recorder
+
+
+def _ours() -> tuple[Any, Recorder]:
+    from trainer_args import TrainingArguments
+    from trainer_loop import Trainer
+
+    return _train(Trainer, TrainingArguments)
+
+
+def _logs(trainer: Any, key: str) -> list[float]:
+    return [entry[key] for entry in trainer.state.log_history if key in entry]
+
+
+def test_overflow_skips_the_step_and_holds_the_schedule() -> None:
+    trainer, recorder = _ours()
+    assert trainer.state.global_step == MAX_STEPS  # the run goes on after the overflow
+    assert trainer.accelerator.scaler is not None
+    steps = recorder.steps
+    for number in OVERFLOW_STEPS:
+        step = steps[number - 1]
+        assert step["skipped"] and not step["changed"], (number, steps)
+        assert step["scale"] == steps[number - 2]["scale"] / 2, (number, steps)  # halved
+    last = steps[-1]
+    assert not last["skipped"] and last["changed"], steps
+    rates = _logs(trainer, "learning_rate")
+    skipped = [i for i, step in enumerate(steps) if step["skipped"]]
+    for i in skipped:
+        if i + 1 < len(rates):
+            assert rates[i + 1] == rates[i], (i, rates)  # the scheduler did not advance
+    # The log says what happened: the overflowing steps' gradient norm is inf or nan.
+    norms = _logs(trainer, "grad_norm")
+    assert all(not math.isfinite(norms[n - 1]) for n in OVERFLOW_STEPS), norms
+    assert all(math.isfinite(p.detach().float().sum().item()) for p in trainer.model.parameters())
+
+
+def test_same_as_transformers() -> None:
+    try:
+        import transformers
+    except ImportError:
+        if pytest is not None:
+            pytest.skip("transformers is the reference")
+        return
+    reference, ref_recorder = _train(transformers.Trainer, transformers.TrainingArguments)
+    ours, our_recorder = _ours()
+    assert [s["skipped"] for s in our_recorder.steps] == [s["skipped"] for s in ref_recorder.steps]
+    assert [s["scale"] for s in our_recorder.steps] == [s["scale"] for s in ref_recorder.steps]
+    for key in ("loss", "learning_rate", "grad_norm"):
+        ref_values, our_values = _logs(reference, key), _logs(ours, key)
+        assert len(ref_values) == len(our_values), key
+        for a, b in zip(ref_values, our_values):
+            assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-4), (
+                key,
+                ref_values,
+                our_values,
+            )
+    for (name, ref_param), our_param in zip(
+        reference.model.named_parameters(), ours.model.parameters()
+    ):
+        torch.testing.assert_close(our_param, ref_param, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def _main() -> int:
+    if not HAS_CUDA:
+        print("SKIP: needs a CUDA GPU")
+        return 0
+    tests: list[tuple[str, Callable[[], None]]] = [
+        (name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)
+    ]
+    failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+        except Exception:
+            failed += 1
+            print(f"FAIL {name}\n{traceback.format_exc()}")
+        else:
+            print(f"PASS {name}")
+    print(f"{len(tests) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
