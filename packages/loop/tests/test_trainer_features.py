@@ -283,3 +283,21 @@ def test_special_tokens_are_aligned_like_transformers() -> None:
             )
         assert updated["pad_token_id"] == 9
     assert align_special_tokens(RegressionModel(), Tokenizer()) == {}
+
+
+def test_log_level_sets_the_library_loggers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    before = logging.getLogger("trainer_loop").level
+    try:
+        kwargs = base_kwargs(tmp_path, max_steps=1, log_level="info")
+        trainer = build_ours(_model(), kwargs, train_dataset=RegressionDataset(n=4))
+        assert logging.getLogger("trainer_loop").level == logging.INFO
+        with caplog.at_level(logging.INFO):
+            trainer.train()
+        assert "***** Running training *****" in caplog.text
+    finally:
+        for name in ("trainer", "trainer_args", "trainer_dist", "trainer_loop", "trainer_seq2seq"):
+            logging.getLogger(name).setLevel(before)

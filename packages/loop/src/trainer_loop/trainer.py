@@ -92,6 +92,9 @@ class Trainer:
 
         self._memory_tracker = MemoryTracker(args.skip_memory_metrics)
         self._memory_tracker.start(stage="init")
+        from trainer_loop.verbosity import apply_log_level
+
+        apply_log_level(args)
         _ = args.device  # set up devices (and the distributed state) now, as transformers does
 
         model = self._resolve_model(model, model_init)
