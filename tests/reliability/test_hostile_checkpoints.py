@@ -274,3 +274,18 @@ def test_pickles_in_place_of_ours_are_refused_clearly(
     ):
         _resume(out, True)
     assert not marker.exists()
+
+
+def test_resume_path_through_dotdot_reads_there_and_writes_only_in_output_dir(
+    run3: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(run3 / "checkpoint-3", elsewhere / "checkpoint-3")
+    before = {p.name: p.read_bytes() for p in (elsewhere / "checkpoint-3").iterdir()}
+    out = tmp_path / "out"
+    trainer = make_trainer(str(out))
+    trainer.args.max_steps = 9
+    trainer.train(resume_from_checkpoint=str(out / ".." / "elsewhere" / "checkpoint-3"))
+    assert trainer.state.global_step == 9
+    assert sorted(os.listdir(out)) == ["checkpoint-6", "checkpoint-9"]
+    assert {p.name: p.read_bytes() for p in (elsewhere / "checkpoint-3").iterdir()} == before

@@ -278,3 +278,40 @@ def test_billion_laughs_in_a_job_file_under_unknown_keys() -> None:
     )
     with pytest.raises(JobError, match=r"job\.yaml:\d+: unknown key 'z'"):
         parse_job(text, source="job.yaml")
+
+
+def _trainer_cli(argv: list[str]) -> tuple[int, str]:
+    from trainer.cli import main as trainer_main
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+        try:
+            code = trainer_main(argv)
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return code, stderr.getvalue()
+
+
+def test_trainer_train_refuses_tags_with_a_usage_error(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    job = tmp_path / "job.yaml"
+    for tag in _tags(marker):
+        job.write_text(f"model: m:f\ndata: m:g\nargs:\n  output_dir: {tag}\n")
+        code, message = _trainer_cli(["train", str(job)])
+        assert code == 2, message
+        assert f"{job}:4" in message and "constructor" in message, message
+    assert not marker.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RecursionError traceback instead of exit 2: trainer/jobs.py:_compose "
+    "(and trainer_args/cli.py:_run for `trainer-args validate`)",
+)
+def test_clis_on_deeply_nested_files(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("model: m:f\ndata: m:g\nargs:\n  learning_rate: " + "[" * DEPTH + "]" * DEPTH)
+    args = tmp_path / "args.yaml"
+    args.write_text("learning_rate: " + "[" * DEPTH + "]" * DEPTH)
+    assert _trainer_cli(["train", str(job)])[0] == 2
+    assert _cli(["validate", str(args)]) == 1
