@@ -769,7 +769,10 @@ class Trainer:
         if not scaled:
             loss = loss / self.current_gradient_accumulation_steps
         kwargs: dict[str, Any] = {}
-        if str(self.accelerator.distributed_type) == "DEEPSPEED":
+        if self.args.optim in ("lomo", "adalomo"):
+            # LOMO fuses the update into backward, so it needs the learning rate there.
+            kwargs["learning_rate"] = self._get_learning_rate()
+        if self.accelerator.distributed_type == "DEEPSPEED":
             kwargs["scale_wrt_gas"] = False
         self.accelerator.backward(loss, **kwargs)
         return loss.detach()

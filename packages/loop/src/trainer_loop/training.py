@@ -550,7 +550,7 @@ def run_epoch(
     trainer._parameters_cache = None
     params = trainer._model_parameters(model)
     fast_zero_grad = not trainer.is_deepspeed_enabled
-    always_sync = sync_each_batch or str(accelerator.distributed_type) == "DEEPSPEED"
+    always_sync = sync_each_batch or accelerator.distributed_type == "DEEPSPEED"
     losses = _LossAccumulator(trainer)
     track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
     plateau = _is_plateau(trainer.lr_scheduler)
