@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,24 @@ def test_causal_lm_collator_batches_match_transformers(tmp_path: Path) -> None:
     assert_same_weights(ref.model, ours.model)
 
 
+@pytest.fixture
+def _restore_log_levels() -> Iterator[None]:
+    """log_level="info" changes library loggers process-wide (both trainers do): put them back."""
+    names = [
+        "transformers",
+        "trainer",
+        "trainer_args",
+        "trainer_dist",
+        "trainer_loop",
+        "trainer_seq2seq",
+    ]
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("_restore_log_levels")
 def test_unused_columns_removed_and_logged_as_transformers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
