@@ -16,7 +16,16 @@ __all__ = ["Seq2SeqTrainingArguments"]
 
 @attrs.define(slots=False, repr=False, on_setattr=attrs.setters.NO_OP)
 class Seq2SeqTrainingArguments(TrainingArguments):
-    """to_dict turns a GenerationConfig object (anything with `to_dict`) into its dict."""
+    """`TrainingArguments` plus the generation fields that `Seq2SeqTrainer` reads.
+
+    With `predict_with_generate=True`, evaluation and prediction call the model's
+    `generate()`: `generation_max_length` and `generation_num_beams` are the defaults of
+    those calls, and `generation_config` replaces the model's generation config when the
+    trainer is built. Every other field, method and rule is inherited unchanged.
+
+    `to_dict()` (and so JSON/YAML output) writes a `generation_config` object (a
+    GenerationConfig, or anything with a `to_dict` method) as its dict.
+    """
 
     sortish_sampler: bool = arg(False, help="Use a sortish sampler (declared upstream, unused).")
     predict_with_generate: bool = arg(
