@@ -301,3 +301,24 @@ def test_log_level_sets_the_library_loggers(
     finally:
         for name in ("trainer", "trainer_args", "trainer_dist", "trainer_loop", "trainer_seq2seq"):
             logging.getLogger(name).setLevel(before)
+
+
+def test_training_mode_is_restored_after_evaluation_under_a_wrapper(tmp_path: Path) -> None:
+    class Wrapper(
+        torch.nn.Module
+    ):  # stands for DDP: its own `training` flag stays True during eval
+        def __init__(self, module: torch.nn.Module) -> None:
+            super().__init__()
+            self.module = module
+
+        def forward(self, **kwargs: Any) -> Any:
+            return self.module(**kwargs)
+
+    trainer = build_ours(_model(), base_kwargs(tmp_path), train_dataset=RegressionDataset(n=4))
+    trainer.create_optimizer()
+    wrapper = Wrapper(trainer.model)
+    trainer.model.eval()  # what evaluation does to the unwrapped model
+    assert wrapper.training and not trainer.model.training
+    batch = next(iter(trainer.get_train_dataloader()))
+    trainer.training_step(wrapper, batch)
+    assert trainer.model.training

@@ -747,8 +747,10 @@ class Trainer:
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """Forward and backward on one micro-batch; returns the detached (GA-scaled) loss."""
-        if not model.training:
-            # transformers calls model.train() every step; it walks every module, so only when needed.
+        if not (model.training and self.model.training):
+            # transformers calls model.train() every step; it walks every module, so only when
+            # needed. Evaluation puts the unwrapped model in eval mode under a still-training
+            # wrapper (DDP, torch.compile), hence both flags.
             model.train()
         if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
             self.optimizer.train()
