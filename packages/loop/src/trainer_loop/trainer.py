@@ -231,7 +231,7 @@ class Trainer:
     @staticmethod
     def _default_collator(processing_class: Any) -> Callable[[list[Any]], Any]:
         # A tokenizer (it can pad) gets transformers' DataCollatorWithPadding behaviour through its `pad`.
-        if processing_class is not None and callable(getattr(processing_class, "pad", None)):
+        if _pads_itself(processing_class):
             return _PaddingCollator(processing_class)
         return data_mod.default_data_collator
 
@@ -1245,6 +1245,18 @@ def _clear_device_cache(device: torch.device) -> None:
         torch.mps.empty_cache()
     elif device.type == "xpu" and hasattr(torch, "xpu"):
         torch.xpu.empty_cache()
+
+
+def _pads_itself(processing_class: Any) -> bool:
+    """A tokenizer or sequence feature extractor (transformers' DataCollatorWithPadding cases).
+
+    Processors (which hold a `.tokenizer`) and image processors get `default_data_collator`.
+    """
+    if processing_class is None or not callable(getattr(processing_class, "pad", None)):
+        return False
+    if hasattr(processing_class, "tokenizer"):
+        return False
+    return hasattr(processing_class, "pad_token_id") or hasattr(processing_class, "padding_value")
 
 
 class _PaddingCollator:
