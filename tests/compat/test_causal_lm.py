@@ -130,3 +130,27 @@ def test_unused_columns_removed_and_logged_as_transformers(
             in (seen[name][0])
         )
         assert "idx" in seen[name][0] and "text" in seen[name][0]
+
+
+def test_no_matching_column_error_as_transformers(tmp_path: Path) -> None:
+    import datasets
+
+    import trainer as ours
+
+    _, _, model, collator = _setup(wrap_dict=True)
+    messages = {}
+    for module in (transformers, ours):
+        args = module.TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+        trainer = module.Trainer(model=model, args=args, data_collator=collator)
+        with pytest.raises(ValueError, match="No columns in the dataset match") as info:
+            trainer.evaluate(datasets.Dataset.from_dict({"foo": [1, 2]}))
+        messages[module.__name__] = str(info.value)
+    # Both list the columns in set order (hash-dependent): compare the text and the names.
+    assert _normalized(messages["trainer"]) == _normalized(messages["transformers"])
+
+
+def _normalized(message: str) -> tuple[str, list[list[str]]]:
+    import re
+
+    groups = re.findall(r"[(\[]([^)\]]*)[)\]]", message)
+    return re.sub(r"[(\[][^)\]]*[)\]]", "()", message), [sorted(g.split(", ")) for g in groups]

@@ -49,3 +49,38 @@ def test_iterable_dataset_with_max_steps_matches_transformers(tmp_path: Path, ki
     assert ours.state.epoch == ref.state.epoch and ref.state.epoch > 2  # went round the stream
     assert_same_logs(ref.state.log_history, ours.state.log_history)
     assert_same_weights(ref.model, ours.model)
+
+
+def test_evaluate_and_predict_on_a_stream_match_transformers(tmp_path: Path) -> None:
+    from compat_support import accuracy, common_args, reset_accelerate, without_speed
+
+    import trainer as ours
+
+    tokenizer = make_tokenizer()
+    rows = sentiment_dataset(tokenizer)
+    model = seeded(lambda: transformers.BertForSequenceClassification(bert_config(len(tokenizer))))
+    results = {}
+    for module in (transformers, ours):
+        reset_accelerate()
+        args = module.TrainingArguments(**common_args(tmp_path, per_device_eval_batch_size=3))
+        trainer = module.Trainer(
+            model=model, args=args, compute_metrics=accuracy,
+            data_collator=transformers.DataCollatorWithPadding(tokenizer),
+        )  # fmt: skip
+        metrics = without_speed(trainer.evaluate(rows.to_iterable_dataset()))
+        predicted = trainer.predict(rows.to_iterable_dataset())
+        results[module.__name__] = (
+            metrics,
+            predicted.predictions,
+            without_speed(predicted.metrics),
+        )
+    (ref_metrics, ref_pred, ref_test), (metrics, pred, test) = (
+        results["transformers"],
+        results["trainer"],
+    )
+    assert metrics == pytest.approx(ref_metrics, rel=1e-5)
+    assert test == pytest.approx(ref_test, rel=1e-5)
+    assert pred.shape == ref_pred.shape == (10, 2)
+    torch.testing.assert_close(
+        torch.as_tensor(pred), torch.as_tensor(ref_pred), rtol=1e-5, atol=1e-6
+    )
