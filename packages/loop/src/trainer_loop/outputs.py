@@ -133,12 +133,20 @@ def _is_tensor_like(value: Any) -> bool:
 class ModelOutput(OrderedDict):  # type: ignore[type-arg]
     """A dict of model outputs that also behaves like an object and like a tuple.
 
-    Use it directly (`ModelOutput(loss=loss, logits=logits)`) or as the base of a dataclass::
+    Use it directly (`ModelOutput(loss=loss, logits=logits)`) or as the base of a dataclass:
 
-        @dataclasses.dataclass
-        class MyOutput(ModelOutput):
-            loss: torch.Tensor | None = None
-            logits: torch.Tensor | None = None
+    ```python
+    import dataclasses
+
+    import torch
+    from trainer import ModelOutput
+
+
+    @dataclasses.dataclass
+    class MyOutput(ModelOutput):
+        loss: torch.Tensor | None = None
+        logits: torch.Tensor | None = None
+    ```
 
     Fields that are None are not stored in the dict, so they are skipped by `keys()`,
     `to_tuple()` and integer/slice indexing: `out[0]` is the loss only when a loss was set.
@@ -207,12 +215,15 @@ class ModelOutput(OrderedDict):  # type: ignore[type-arg]
         raise TypeError(f"You cannot use `__delitem__` on a {type(self).__name__} instance.")
 
     def setdefault(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported: raises TypeError (as transformers' ModelOutput does)."""
         raise TypeError(f"You cannot use `setdefault` on a {type(self).__name__} instance.")
 
     def pop(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported: raises TypeError; set a field to None to leave it out instead."""
         raise TypeError(f"You cannot use `pop` on a {type(self).__name__} instance.")
 
     def update(self, *args: Any, **kwargs: Any) -> None:
+        """Not supported: raises TypeError; assign fields one by one (`out.loss = ...`)."""
         raise TypeError(f"You cannot use `update` on a {type(self).__name__} instance.")
 
     def to_tuple(self) -> tuple[Any, ...]:
