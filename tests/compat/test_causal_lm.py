@@ -154,3 +154,19 @@ def _normalized(message: str) -> tuple[str, list[list[str]]]:
 
     groups = re.findall(r"[(\[]([^)\]]*)[)\]]", message)
     return re.sub(r"[(\[][^)\]]*[)\]]", "()", message), [sorted(g.split(", ")) for g in groups]
+
+
+def test_gradient_accumulation_token_averaging_matches_transformers(tmp_path: Path) -> None:
+    """GA over micro-batches of different token counts: the loss is averaged over all label
+    tokens of the step (num_items_in_batch passed to the model), as transformers does."""
+    tokenizer, dataset, model, collator = _setup(wrap_dict=False)
+    runs = run_side_by_side(
+        model, tmp_path,
+        lambda m: dict(train_dataset=dataset, data_collator=collator, processing_class=tokenizer),
+        per_device_train_batch_size=2, gradient_accumulation_steps=3, num_train_epochs=2,
+        logging_steps=1,
+    )  # fmt: skip
+    ref, ours = runs["reference"], runs["ours"]
+    assert ours.state.global_step == ref.state.global_step == 4
+    assert_same_logs(ref.state.log_history, ours.state.log_history)
+    assert_same_weights(ref.model, ours.model)
