@@ -374,10 +374,12 @@ class TrainingArguments:
 
     @property
     def eval_batch_size(self) -> int:
+        """Batch size per evaluation step: per-device size times the DataParallel GPU count."""
         return self.per_device_eval_batch_size * max(1, runtime.n_gpu_hint(self))
 
     @property
     def ddp_timeout_delta(self) -> "timedelta":
+        """`ddp_timeout` (seconds) as a `datetime.timedelta`, the form process groups take."""
         from datetime import timedelta
 
         return timedelta(seconds=self.ddp_timeout)
@@ -397,6 +399,12 @@ class TrainingArguments:
 
     @property
     def parallel_mode(self) -> ParallelMode:
+        """How the work is spread: one device, DataParallel over GPUs, or several processes.
+
+        `NOT_PARALLEL` for the CPU or one GPU, `NOT_DISTRIBUTED` for several GPUs driven by
+        one process (`torch.nn.DataParallel`), `DISTRIBUTED` for one process per device
+        (torchrun, accelerate launch). Needs trainer-dist (it sets up the devices).
+        """
         return runtime.parallel_mode(self)
 
     @property
@@ -407,28 +415,43 @@ class TrainingArguments:
     # --------------------------------------------- ranks (launcher env vars)
     @property
     def world_size(self) -> int:
+        """Number of processes taking part in training (1 without a distributed launcher).
+
+        Read from accelerate's state once the devices are set up, else from the launcher's
+        `WORLD_SIZE` environment variable; so it needs no torch.
+        """
         return runtime.rank_info(self, "num_processes", "WORLD_SIZE", 1)
 
     @property
     def process_index(self) -> int:
+        """Global rank of this process, 0 to `world_size - 1` (`RANK` before device set-up)."""
         return runtime.rank_info(self, "process_index", "RANK", 0)
 
     @property
     def local_process_index(self) -> int:
+        """Rank of this process on its own machine (`LOCAL_RANK` before device set-up)."""
         return runtime.rank_info(self, "local_process_index", "LOCAL_RANK", 0)
 
     @property
     def should_log(self) -> bool:
+        """Whether this process logs: the main process, or each node's with `log_on_each_node`."""
         index = self.local_process_index if self.log_on_each_node else self.process_index
         return index == 0
 
     @property
     def should_save(self) -> bool:
+        """Whether this process saves: the main process, or each node's with `save_on_each_node`."""
         index = self.local_process_index if self.save_on_each_node else self.process_index
         return index == 0
 
     @property
     def place_model_on_device(self) -> bool | None:
+        """Whether the Trainer must move the model to `device`; None lets the Trainer decide.
+
+        Always None here, as in transformers: the Trainer then moves the model unless it is
+        model-parallel, DeepSpeed or FSDP, or evaluates in full fp16/bf16. Override it in a
+        subclass to force either answer.
+        """
         return None
 
     @property
@@ -436,7 +459,11 @@ class TrainingArguments:
         return not self.deepspeed
 
     def get_process_log_level(self) -> int:
-        """log_level on the logging process, log_level_replica elsewhere; passive = current level."""
+        """The `logging` level (an int) this process should use.
+
+        `log_level` on a process that logs (`should_log`), `log_level_replica` on the others;
+        `"passive"` gives the current effective level of the `trainer` logger.
+        """
         name = self.log_level if self.should_log else self.log_level_replica
         level = LOG_LEVELS[name]
         return runtime.current_verbosity() if level == -1 else level
@@ -452,22 +479,36 @@ class TrainingArguments:
             yield
 
     def get_warmup_steps(self, num_training_steps: int) -> int:
+        """Number of warmup steps for a run of `num_training_steps` optimizer steps.
+
+        `warmup_steps` of 1 or more is a step count; below 1 it is a fraction of the run,
+        rounded up.
+        """
         if self.warmup_steps >= 1:
             return int(self.warmup_steps)
         return math.ceil(num_training_steps * self.warmup_steps)
 
     # ---------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        """The init fields in declaration order, JSON-ready as transformers' to_dict."""
+        """The arguments as a JSON-ready dict, in field order, as transformers' `to_dict`.
+
+        Enums become their values, `*_token` fields are masked (`"<HUB_TOKEN>"`) and nested
+        config objects become dicts; the dict is a copy, safe to edit.
+        """
         return serialization_core.to_dict(self)
 
     def to_json_string(self) -> str:
+        """`to_dict()` as indented JSON (tokens masked, so the text is safe to log or share)."""
         import json
 
         return json.dumps(self.to_dict(), indent=2)
 
     def to_sanitized_dict(self) -> dict[str, Any]:
-        """to_dict plus batch sizes, with every non bool/int/float/str value str()-ed (for hparams)."""
+        """`to_dict()` made fit for hyperparameter loggers such as TensorBoard's hparams.
+
+        Adds `train_batch_size` and `eval_batch_size`; every value that is not a bool, int,
+        float or str is replaced by its `str()`.
+        """
         d = {
             **self.to_dict(),
             "train_batch_size": self.train_batch_size,
@@ -483,6 +524,7 @@ class TrainingArguments:
         return from_dict(cls, data, allow_unknown=allow_unknown)
 
     def to_json_file(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_json_string()` to `path`; `from_json_file` reads it back."""
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(self.to_json_string() + "\n")
 
@@ -490,11 +532,21 @@ class TrainingArguments:
     def from_json_file(
         cls: type[_T], path: str | os.PathLike[str], allow_unknown: bool = False
     ) -> _T:
+        """Build from a JSON file holding a `to_dict()`-style object (as `to_json_file` writes).
+
+        Numbers written as strings and integral floats are converted to the field types.
+
+        Raises:
+            ValidationError: the file cannot be read or parsed, holds no JSON object, has
+                unknown keys (unless `allow_unknown`), or holds invalid values; every problem
+                is listed.
+        """
         from trainer_args.serialization import load_json
 
         return cls.from_dict(load_json(path), allow_unknown=allow_unknown)
 
     def to_yaml_file(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_dict()` to `path` as YAML, in field order (needs `trainer-args[yaml]`)."""
         from trainer_args.serialization import dump_yaml
 
         with open(path, "w", encoding="utf-8") as handle:
@@ -504,6 +556,12 @@ class TrainingArguments:
     def from_yaml_file(
         cls: type[_T], path: str | os.PathLike[str], allow_unknown: bool = False
     ) -> _T:
+        """Build from a YAML file holding a mapping of field names to values (needs PyYAML).
+
+        Raises:
+            ValidationError: the file cannot be read or parsed, holds no mapping, has unknown
+                keys (unless `allow_unknown`), or holds invalid values; every problem is listed.
+        """
         from trainer_args.serialization import load_yaml
 
         return cls.from_dict(load_yaml(path), allow_unknown=allow_unknown)
@@ -521,6 +579,20 @@ class TrainingArguments:
         activation_checkpointing: bool = False,
         gradient_checkpointing: bool | None = None,
     ) -> _T:
+        """Set the main training options in one call, and `do_train=True`; returns `self`.
+
+        Args:
+            learning_rate: Sets `learning_rate`.
+            batch_size: Sets `per_device_train_batch_size`.
+            weight_decay: Sets `weight_decay`.
+            num_epochs: Sets `num_train_epochs`.
+            max_steps: Sets `max_steps` (a positive value overrides `num_epochs`).
+            gradient_accumulation_steps: Sets `gradient_accumulation_steps`.
+            seed: Sets `seed`.
+            activation_checkpointing: Sets `activation_checkpointing`.
+            gradient_checkpointing: Deprecated name of `activation_checkpointing` (it warns);
+                wins over it when given.
+        """
         self.do_train = True
         self.learning_rate = learning_rate
         self.per_device_train_batch_size = batch_size
@@ -544,7 +616,23 @@ class TrainingArguments:
         delay: float | None = None,
         loss_only: bool = False,
     ) -> _T:
-        """Unlike transformers, delay=None keeps eval_delay a number (0): upstream's None breaks train()."""
+        """Set the evaluation options in one call; returns `self`.
+
+        `do_eval` becomes True unless `strategy` is `"no"`. Unlike transformers,
+        `delay=None` sets `eval_delay` to 0, not None (upstream's None breaks `train()`).
+
+        Args:
+            strategy: Sets `eval_strategy`.
+            steps: Sets `eval_steps`.
+            batch_size: Sets `per_device_eval_batch_size`.
+            accumulation_steps: Sets `eval_accumulation_steps`.
+            delay: Sets `eval_delay` (None means 0).
+            loss_only: Sets `prediction_loss_only`.
+
+        Raises:
+            ValidationError: `strategy` is not an `IntervalStrategy` value, or is `"steps"`
+                with `steps=0`.
+        """
         self.eval_strategy = validation.to_enum("eval_strategy", strategy, IntervalStrategy)
         validation.check_setter_steps(self.eval_strategy, steps)
         self.do_eval = self.eval_strategy != IntervalStrategy.NO
@@ -556,6 +644,12 @@ class TrainingArguments:
         return self
 
     def set_testing(self: _T, batch_size: int = 8, loss_only: bool = False) -> _T:
+        """Set the prediction options, and `do_predict=True`; returns `self`.
+
+        Args:
+            batch_size: Sets `per_device_eval_batch_size`.
+            loss_only: Sets `prediction_loss_only`.
+        """
         self.do_predict = True
         self.per_device_eval_batch_size = batch_size
         self.prediction_loss_only = loss_only
@@ -568,6 +662,18 @@ class TrainingArguments:
         total_limit: int | None = None,
         on_each_node: bool = False,
     ) -> _T:
+        """Set the checkpoint-saving options in one call; returns `self`.
+
+        Args:
+            strategy: Sets `save_strategy`.
+            steps: Sets `save_steps`.
+            total_limit: Sets `save_total_limit`.
+            on_each_node: Sets `save_on_each_node`.
+
+        Raises:
+            ValidationError: `strategy` is not a `SaveStrategy` value, or is `"steps"` with
+                `steps=0`.
+        """
         self.save_strategy = validation.to_enum("save_strategy", strategy, SaveStrategy)
         validation.check_setter_steps(self.save_strategy, steps)
         self.save_steps = steps
@@ -586,7 +692,25 @@ class TrainingArguments:
         on_each_node: bool = False,
         replica_level: str = "passive",
     ) -> _T:
-        """Defaults differ from the field defaults, as upstream; report_to is stored as given."""
+        """Set the logging options in one call; returns `self`.
+
+        As in transformers, some defaults differ from the field defaults (`nan_inf_filter`
+        is False here), and `report_to` is stored as given, not turned into a list.
+
+        Args:
+            strategy: Sets `logging_strategy`.
+            steps: Sets `logging_steps`.
+            report_to: Sets `report_to`.
+            level: Sets `log_level`.
+            first_step: Sets `logging_first_step`.
+            nan_inf_filter: Sets `logging_nan_inf_filter`.
+            on_each_node: Sets `log_on_each_node`.
+            replica_level: Sets `log_level_replica`.
+
+        Raises:
+            ValidationError: `strategy` is not an `IntervalStrategy` value, or is `"steps"`
+                with `steps=0`.
+        """
         self.logging_strategy = validation.to_enum("logging_strategy", strategy, IntervalStrategy)
         validation.check_setter_steps(self.logging_strategy, steps)
         self.logging_steps = steps
@@ -607,6 +731,22 @@ class TrainingArguments:
         always_push: bool = False,
         revision: str | None = None,
     ) -> _T:
+        """Set the Hub options, and `push_to_hub=True`; returns `self`.
+
+        Kept for transformers compatibility: this project's Trainer does not push to the Hub
+        and refuses `push_to_hub=True` when it is built.
+
+        Args:
+            model_id: Sets `hub_model_id`.
+            strategy: Sets `hub_strategy`.
+            token: Sets `hub_token`.
+            private_repo: Sets `hub_private_repo`.
+            always_push: Sets `hub_always_push`.
+            revision: Sets `hub_revision`.
+
+        Raises:
+            ValidationError: `strategy` is not a `HubStrategy` value.
+        """
         self.push_to_hub = True
         self.hub_model_id = model_id
         self.hub_strategy = validation.to_enum("hub_strategy", strategy, HubStrategy)
@@ -626,6 +766,20 @@ class TrainingArguments:
         epsilon: float = 1e-8,
         args: str | None = None,
     ) -> _T:
+        """Choose the optimizer and its main hyperparameters in one call; returns `self`.
+
+        Args:
+            name: Sets `optim` (an `OptimizerNames` value).
+            learning_rate: Sets `learning_rate`.
+            weight_decay: Sets `weight_decay`.
+            beta1: Sets `adam_beta1`.
+            beta2: Sets `adam_beta2`.
+            epsilon: Sets `adam_epsilon`.
+            args: Sets `optim_args` (`"key=value,key2=value2"`).
+
+        Raises:
+            ValidationError: `name` is not an `OptimizerNames` value.
+        """
         self.optim = validation.to_enum("optim", name, OptimizerNames)
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -642,6 +796,17 @@ class TrainingArguments:
         max_steps: int = -1,
         warmup_steps: float = 0,
     ) -> _T:
+        """Choose the learning-rate schedule and the run length in one call; returns `self`.
+
+        Args:
+            name: Sets `lr_scheduler_type` (a `SchedulerType` value).
+            num_epochs: Sets `num_train_epochs`.
+            max_steps: Sets `max_steps` (a positive value overrides `num_epochs`).
+            warmup_steps: Sets `warmup_steps` (below 1: a fraction of the training steps).
+
+        Raises:
+            ValidationError: `name` is not a `SchedulerType` value.
+        """
         self.lr_scheduler_type = validation.to_enum("lr_scheduler_type", name, SchedulerType)
         self.num_train_epochs = num_epochs
         self.max_steps = max_steps
@@ -663,6 +828,22 @@ class TrainingArguments:
         ignore_data_skip: bool = False,
         sampler_seed: int | None = None,
     ) -> _T:
+        """Set the data-loading options in one call; returns `self`.
+
+        Args:
+            train_batch_size: Sets `per_device_train_batch_size`.
+            eval_batch_size: Sets `per_device_eval_batch_size`.
+            drop_last: Sets `dataloader_drop_last`.
+            num_workers: Sets `dataloader_num_workers`.
+            pin_memory: Sets `dataloader_pin_memory`.
+            persistent_workers: Sets `dataloader_persistent_workers`.
+            prefetch_factor: Sets `dataloader_prefetch_factor`.
+            multiprocessing_context: Sets `dataloader_multiprocessing_context`.
+            in_order: Sets `dataloader_in_order`.
+            auto_find_batch_size: Sets `auto_find_batch_size`.
+            ignore_data_skip: Sets `ignore_data_skip`.
+            sampler_seed: Sets `data_seed`.
+        """
         self.per_device_train_batch_size = train_batch_size
         self.per_device_eval_batch_size = eval_batch_size
         self.dataloader_drop_last = drop_last
