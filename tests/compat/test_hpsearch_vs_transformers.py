@@ -39,8 +39,9 @@ def _search(module: Any, tmp_path: Path, **search_kwargs: Any) -> Any:
         return transformers.BertForSequenceClassification(config)
 
     reset_accelerate()
+    overrides = {"per_device_train_batch_size": 10, "per_device_eval_batch_size": 10}
     args = module.TrainingArguments(
-        **common_args(tmp_path, per_device_train_batch_size=10, per_device_eval_batch_size=10)
+        **common_args(tmp_path, **overrides, **search_kwargs.pop("args", {}))
     )
     trainer = module.Trainer(
         model_init=model_init, args=args, train_dataset=dataset, eval_dataset=dataset,
@@ -81,3 +82,34 @@ def test_maximized_metrics_and_pareto_front_equal_transformers(tmp_path: Path) -
     for ours_run, ref_run in zip(front, reference):
         assert ours_run.hyperparameters == ref_run.hyperparameters
         assert ours_run.objective == pytest.approx(ref_run.objective, rel=1e-5)
+
+
+def test_reports_and_pruning_during_training_equal_transformers(tmp_path: Path) -> None:
+    """Evaluations during training are reported to optuna (and prune) as transformers does."""
+    outcomes: dict[str, list[Any]] = {}
+    bests = {}
+    for name, module in (("reference", transformers), ("ours", ours)):
+        storage = optuna.storages.InMemoryStorage()  # read the trials back after the search
+        bests[name] = _search(
+            module, tmp_path / name,
+            args={"eval_strategy": "epoch", "save_strategy": "epoch"},
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0),
+            storage=storage, study_name="search",
+        )  # fmt: skip
+        study = optuna.load_study(study_name="search", storage=storage)
+        outcomes[name] = [
+            (t.number, t.state.name, sorted(t.intermediate_values.items())) for t in study.trials
+        ]
+    assert [o[:2] for o in outcomes["ours"]] == [o[:2] for o in outcomes["reference"]]
+    for (_, _, ours_values), (_, _, ref_values) in zip(outcomes["ours"], outcomes["reference"]):
+        assert [step for step, _ in ours_values] == [step for step, _ in ref_values]
+        assert [v for _, v in ours_values] == pytest.approx([v for _, v in ref_values], rel=1e-5)
+    assert any(values for _, _, values in outcomes["ours"])
+    assert "PRUNED" in {state for _, state, _ in outcomes["reference"]}
+    assert bests["ours"].run_id == bests["reference"].run_id
+    assert bests["ours"].objective == pytest.approx(bests["reference"].objective, rel=1e-5)
+    # Checkpoints of each trial go to its own run folder.
+    assert (tmp_path / "ours" / "run-0").is_dir()
+    assert sorted(p.name for p in (tmp_path / "ours").iterdir()) == sorted(
+        p.name for p in (tmp_path / "reference").iterdir()
+    )
