@@ -266,6 +266,17 @@ def _call_compute_metrics(trainer: Trainer, prediction: Any, prefix: str, **kwar
         raise RuntimeError(f"{note} Error: {exc!r}") from exc
 
 
+def _pad_across_processes(accelerator: Any, data: Any) -> Any:
+    """Pad dim 1 to the longest across processes; in one process nothing to do.
+
+    accelerate would still gather the shape through the device and read it back on the host
+    (a synchronisation per tensor per batch), only to find that nothing needs padding.
+    """
+    if accelerator.num_processes == 1:
+        return data
+    return accelerator.pad_across_processes(data, dim=1, pad_index=-100)
+
+
 def evaluation_loop(
     trainer: Trainer,
     dataloader: DataLoader[Any],
@@ -316,14 +327,14 @@ def evaluation_loop(
             losses = trainer.gather_function(losses.repeat(batch_size))
             all_losses.add(losses)
         if inputs_decode is not None:
-            inputs_decode = accelerator.pad_across_processes(inputs_decode, dim=1, pad_index=-100)
+            inputs_decode = _pad_across_processes(accelerator, inputs_decode)
             inputs_decode = trainer.gather_function(inputs_decode)
             if keep_outputs:
                 all_inputs.add(inputs_decode)
         if labels is not None:
-            labels = accelerator.pad_across_processes(labels, dim=1, pad_index=-100)
+            labels = _pad_across_processes(accelerator, labels)
         if logits is not None:
-            logits = accelerator.pad_across_processes(logits, dim=1, pad_index=-100)
+            logits = _pad_across_processes(accelerator, logits)
             if trainer.preprocess_logits_for_metrics is not None:
                 logits = trainer.preprocess_logits_for_metrics(logits, labels)
             logits = trainer.gather_function(logits)
