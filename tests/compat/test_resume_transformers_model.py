@@ -60,3 +60,41 @@ def test_resume_and_load_checkpoints(tmp_path: Path) -> None:
     for key, value in full.model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
     assert transformers.AutoTokenizer.from_pretrained(checkpoint).pad_token == "[PAD]"
+
+
+def test_resume_from_a_transformers_checkpoint_is_refused_without_unpickling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers' checkpoints hold pickles (optimizer.pt, rng_state.pth, training_args.bin):
+    resuming from one fails clearly, and nothing is unpickled on the way."""
+    import pickle
+
+    from trainer_loop.checkpointing import CheckpointFormatError
+
+    tokenizer = make_tokenizer()
+    model = seeded(lambda: transformers.BertForSequenceClassification(bert_config(len(tokenizer))))
+    reference_args = transformers.TrainingArguments(
+        **common_args(
+            tmp_path,
+            per_device_train_batch_size=5,
+            max_steps=2,
+            save_strategy="steps",
+            save_steps=2,
+        )
+    )
+    transformers.Trainer(
+        model=copy.deepcopy(model), args=reference_args, train_dataset=sentiment_dataset(tokenizer),
+        processing_class=tokenizer,
+    ).train()  # fmt: skip
+    assert (tmp_path / "checkpoint-2" / "optimizer.pt").is_file()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a pickle was opened")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    reset_accelerate()
+    with pytest.raises(CheckpointFormatError, match="pickle") as info:
+        _run(model, tokenizer, tmp_path, resume=str(tmp_path / "checkpoint-2"))
+    assert "optimizer.pt" in str(info.value)
