@@ -193,7 +193,17 @@ def add_field_argument(parser: Any, spec: ArgumentSpec) -> None:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """An argparse parser that fills attrs classes or dataclasses (HfArgumentParser behaviours)."""
+    """A command-line parser built from attrs classes or dataclasses, like HfArgumentParser.
+
+    Each field becomes a `--name` flag (also spelt `--name-with-dashes`) with its help text
+    and default; booleans that default to True also get `--no_name`. The `parse_*` methods
+    return one instance per class, in the order the classes were given.
+
+    Args:
+        dataclass_types: One class, or several, whose fields become flags.
+        **kwargs: Passed on to `argparse.ArgumentParser`; by default `--help` shows each
+            flag's default.
+    """
 
     def __init__(self, dataclass_types: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
@@ -240,7 +250,29 @@ class ArgumentParser(argparse.ArgumentParser):
         args_filename: str | os.PathLike[str] | None = None,
         args_file_flag: str | None = None,
     ) -> tuple[Any, ...]:
-        """Parse argv (files from args_filename/<script>.args/args_file_flag first) into instances."""
+        """Parse command-line arguments into one instance per class.
+
+        Arguments read from files come first, so the command line wins over them: the file
+        `args_filename`, else `<script>.args` beside the running script when
+        `look_for_args_file`, plus every file named with the `args_file_flag` flag. Files
+        that do not exist are skipped.
+
+        Args:
+            args: The arguments to parse; default `sys.argv[1:]`.
+            return_remaining_strings: Return the arguments no flag took, instead of raising.
+            look_for_args_file: Read `<script>.args` when it exists.
+            args_filename: A file of arguments to read first (whitespace separated).
+            args_file_flag: A flag, such as `"--args_file"`, naming more argument files.
+
+        Returns:
+            The instances, in class order; then an `argparse.Namespace` of the arguments
+            added to the parser directly, if any; then the list of remaining strings when
+            `return_remaining_strings`.
+
+        Raises:
+            ValidationError: Some arguments were not used (and `return_remaining_strings` is
+                False); the message suggests the closest known flag.
+        """
         if args_file_flag or args_filename or (look_for_args_file and len(sys.argv)):
             file_args, args = self._args_files(
                 args, look_for_args_file, args_filename, args_file_flag
@@ -272,7 +304,15 @@ class ArgumentParser(argparse.ArgumentParser):
 
     # ------------------------------------------------------ dicts, files
     def parse_dict(self, args: dict[str, Any], allow_extra_keys: bool = False) -> tuple[Any, ...]:
-        """Instances from a mapping (no argparse); unknown keys raise unless allow_extra_keys."""
+        """One instance per class from a dict of field values, without argparse.
+
+        Each class takes the keys that name its fields. Values that spell a number or a
+        boolean (`"5e-5"`, `"true"`) are converted to the field's type first.
+
+        Raises:
+            ValidationError: `args` is not a dict, or has keys no class has a field for (unless
+                `allow_extra_keys`); the message suggests the closest field name.
+        """
         from trainer_args.serialization import coerce
         from trainer_args.validation import field_types
 
@@ -303,6 +343,12 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_json_file(
         self, json_file: str | os.PathLike[str], allow_extra_keys: bool = False
     ) -> tuple[Any, ...]:
+        """One instance per class from a JSON file holding an object, as `parse_dict` does.
+
+        Raises:
+            ValidationError: The file cannot be read or parsed, holds no JSON object, or has
+                keys no class has a field for (unless `allow_extra_keys`).
+        """
         from trainer_args.serialization import load_json
 
         return self.parse_dict(load_json(json_file), allow_extra_keys=allow_extra_keys)
@@ -310,6 +356,15 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_yaml_file(
         self, yaml_file: str | os.PathLike[str], allow_extra_keys: bool = False
     ) -> tuple[Any, ...]:
+        """One instance per class from a YAML file holding a mapping, as `parse_dict` does.
+
+        Needs PyYAML (`pip install "trainer-args[yaml]"`); the file is read with
+        `yaml.safe_load`, so it cannot build arbitrary Python objects.
+
+        Raises:
+            ValidationError: The file cannot be read or parsed, holds no mapping, or has keys
+                no class has a field for (unless `allow_extra_keys`).
+        """
         from trainer_args.serialization import load_yaml
 
         return self.parse_dict(load_yaml(yaml_file), allow_extra_keys=allow_extra_keys)
