@@ -20,7 +20,11 @@ __all__ = ["AcceleratorConfig"]
 
 @attrs.define(slots=False)
 class AcceleratorConfig:
-    """Same fields, defaults and `to_dict`/`pop`/`from_json_file` as transformers' AcceleratorConfig."""
+    """The accelerate options of `TrainingArguments.accelerator_config` (batch dispatch, splitting).
+
+    Same fields, defaults and methods as transformers' AcceleratorConfig. A dict or the path
+    of a JSON file given as `accelerator_config` is turned into one of these.
+    """
 
     split_batches: bool = arg(
         False, help="Split each batch across processes instead of one batch per process."
@@ -64,6 +68,12 @@ class AcceleratorConfig:
 
     @classmethod
     def from_json_file(cls, json_file: str | os.PathLike[str]) -> AcceleratorConfig:
+        """Build from a JSON file holding an object of options, checked as `from_mapping` does.
+
+        Raises:
+            ValidationError: The file cannot be read or parsed, holds no JSON object, or has
+                unknown keys or wrongly typed values.
+        """
         import json
 
         try:
@@ -80,6 +90,7 @@ class AcceleratorConfig:
         return cls.from_mapping(data)
 
     def to_dict(self) -> dict[str, Any]:
+        """The options as a dict (a deep copy: editing it leaves the config alone)."""
         return copy.deepcopy(dict(self.__dict__))
 
     def pop(self, key: str, default: Any = None) -> Any:

@@ -180,7 +180,7 @@ class FSDPOption(ExplicitEnum):
     FULL_SHARD = "full_shard"
     """Shard parameters, gradients and optimizer state (FSDP2: `reshard_after_forward=True`)."""
     SHARD_GRAD_OP = "shard_grad_op"
-    """Shard gradients and optimizer state, not parameters (FSDP2: `reshard_after_forward=False`)."""
+    """Shard gradients and optimizer state only (FSDP2: `reshard_after_forward=False`)."""
     NO_SHARD = "no_shard"
     """No sharding (FSDP1 only)."""
     HYBRID_SHARD = "hybrid_shard"
@@ -213,7 +213,7 @@ class DebugOption(ExplicitEnum):
     """
 
     UNDERFLOW_OVERFLOW = "underflow_overflow"
-    """transformers: detect inf/nan in the model's inputs and outputs and report the frames that led to them."""
+    """transformers: report where `inf`/`nan` first appear in weights and activations."""
     TPU_METRICS_DEBUG = "tpu_metrics_debug"
     """transformers: print TPU (XLA) debug metrics."""
 

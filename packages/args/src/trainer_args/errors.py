@@ -79,6 +79,7 @@ class ValidationError(ValueError):
         allowed: Sequence[object] | str | None = None,
         suggestion: str | None = None,
     ) -> ValidationError:
+        """An error with a single problem: shorthand for `ValidationError(FieldError(...))`."""
         return cls(FieldError(field, value, message, allowed, suggestion))
 
     def _format(self) -> str:

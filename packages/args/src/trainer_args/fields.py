@@ -57,4 +57,5 @@ def arg_fields(cls: type) -> tuple[attrs.Attribute, ...]:  # type: ignore[type-a
 
 
 def help_of(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+    """The help string of a field declared with `arg()` (empty when it has none)."""
     return str(field.metadata.get("help", ""))

@@ -20,6 +20,11 @@ def _env_true(name: str) -> bool:
 
 
 def kubeflow_available() -> bool:
+    """Whether the run is under a Kubeflow Trainer that takes progress reports.
+
+    True when `KUBEFLOW_TRAINER_SERVER_URL` is set and `DISABLE_KUBEFLOW_INTEGRATION` is not
+    `TRUE`; `report_to` then gets `"kubeflow"` added, as in transformers.
+    """
     if _env_true("DISABLE_KUBEFLOW_INTEGRATION"):
         return False
     return os.getenv("KUBEFLOW_TRAINER_SERVER_URL") is not None

@@ -20,6 +20,7 @@ _LARGE_MULTIPLIER = 1_000_000  # compare ratio steps in integers, as upstream
 
 
 def empty_cache_steps(args: Any) -> FieldError | None:
+    """`torch_empty_cache_steps` is None or a positive int."""
     value = args.torch_empty_cache_steps
     if value is None or (isinstance(value, int) and value > 0):
         return None
@@ -28,6 +29,7 @@ def empty_cache_steps(args: Any) -> FieldError | None:
 
 
 def logging_steps_nonzero(args: Any) -> FieldError | None:
+    """`logging_strategy="steps"` needs a non-zero `logging_steps`."""
     if args.logging_strategy == IntervalStrategy.STEPS and args.logging_steps == 0:
         message = f"logging strategy {args.logging_strategy} requires non-zero --logging_steps"
         return FieldError("logging_steps", args.logging_steps, message)
@@ -45,14 +47,17 @@ def _integral_steps(args: Any, name: str, active: bool) -> FieldError | None:
 
 
 def logging_steps_integral(args: Any) -> FieldError | None:
+    """With `logging_strategy="steps"`, a `logging_steps` above 1 is a whole number."""
     return _integral_steps(args, "logging_steps", args.logging_strategy == IntervalStrategy.STEPS)
 
 
 def eval_steps_integral(args: Any) -> FieldError | None:
+    """With `eval_strategy="steps"`, an `eval_steps` above 1 is a whole number."""
     return _integral_steps(args, "eval_steps", args.eval_strategy == IntervalStrategy.STEPS)
 
 
 def save_steps_integral(args: Any) -> FieldError | None:
+    """With `save_strategy="steps"`, a `save_steps` above 1 is a whole number."""
     return _integral_steps(args, "save_steps", args.save_strategy == SaveStrategy.STEPS)
 
 
@@ -78,6 +83,11 @@ def _steps_multiple(save: float, evaluation: float) -> str | None:
 
 
 def best_model_strategies(args: Any) -> FieldError | None:
+    """`load_best_model_at_end` needs checkpoints where evaluations happen.
+
+    Save and eval strategies must match (unless `save_strategy="best"`); with `"steps"`,
+    `save_steps` must be a multiple of `eval_steps`.
+    """
     if not args.load_best_model_at_end or args.save_strategy == SaveStrategy.BEST:
         return None
     if args.eval_strategy.value != args.save_strategy.value:
@@ -93,12 +103,14 @@ def best_model_strategies(args: Any) -> FieldError | None:
 
 
 def fp16_and_bf16(args: Any) -> FieldError | None:
+    """`fp16` and `bf16` are not both set."""
     if args.fp16 and args.bf16:
         return FieldError("bf16", True, "At most one of fp16 and bf16 can be True, but not both")
     return None
 
 
 def full_eval_precision(args: Any) -> FieldError | None:
+    """`fp16_full_eval` and `bf16_full_eval` are not both set."""
     if args.fp16_full_eval and args.bf16_full_eval:
         return FieldError(
             "bf16_full_eval",
@@ -109,6 +121,7 @@ def full_eval_precision(args: Any) -> FieldError | None:
 
 
 def scheduler_needs_eval(args: Any) -> FieldError | None:
+    """Metric-driven schedules (`reduce_lr_on_plateau`, `greedy`) need an `eval_strategy`."""
     needs_eval = {SchedulerType.REDUCE_ON_PLATEAU, SchedulerType.GREEDY}
     if args.lr_scheduler_type in needs_eval and args.eval_strategy == IntervalStrategy.NO:
         message = f"lr_scheduler_type {args.lr_scheduler_type.value} requires an eval strategy"
@@ -117,6 +130,7 @@ def scheduler_needs_eval(args: Any) -> FieldError | None:
 
 
 def warmup_non_negative(args: Any) -> FieldError | None:
+    """`warmup_steps` is not negative."""
     if args.warmup_steps < 0:
         message = f"Got warmup_steps = {args.warmup_steps}, Expected value warmup_steps >= 0"
         return FieldError("warmup_steps", args.warmup_steps, message)
@@ -124,6 +138,7 @@ def warmup_non_negative(args: Any) -> FieldError | None:
 
 
 def prefetch_needs_workers(args: Any) -> FieldError | None:
+    """`dataloader_prefetch_factor` is only set together with `dataloader_num_workers` > 0."""
     if args.dataloader_num_workers == 0 and args.dataloader_prefetch_factor is not None:
         message = (
             "--dataloader_prefetch_factor can only be set when data is loaded in a different process, i.e."

@@ -64,6 +64,7 @@ def n_gpu_hint(args: Any) -> int:
 
 
 def parallel_mode(args: Any) -> ParallelMode:
+    """The `ParallelMode` of `args.parallel_mode`, from the device set-up and `args.n_gpu`."""
     mode = device_setup(args).parallel_mode
     value = getattr(mode, "value", mode)
     if value in (ParallelMode.NOT_PARALLEL.value, ParallelMode.NOT_DISTRIBUTED.value):
@@ -90,6 +91,7 @@ def rank_info(args: Any, state_attr: str, env_var: str, default: int) -> int:
 
 
 def current_verbosity() -> int:
+    """The effective level of the `trainer` logger (what a `"passive"` log level keeps)."""
     import logging
 
     return logging.getLogger(VERBOSITY_LOGGER).getEffectiveLevel()

@@ -69,6 +69,7 @@ def coerce(value: Any, tp: Any) -> Any:
 
 
 def unknown_key_errors(cls: type, data: dict[str, Any]) -> list[FieldError]:
+    """One FieldError per key of `data` that is no field of `cls`, with the closest field name."""
     known = [f.name for f in arg_fields(cls)]
     return [
         FieldError(str(k), data[k], "unknown argument", suggestion=closest(k, known))
@@ -132,6 +133,7 @@ def unstructure(args: Any) -> dict[str, Any]:
 
 
 def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The object in a JSON file; ValidationError when unreadable, invalid or not an object."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -148,6 +150,10 @@ def _yaml() -> Any:
 
 
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping in a YAML file, read with `yaml.safe_load` (needs PyYAML).
+
+    Raises ValidationError when the file is unreadable, invalid or holds no mapping.
+    """
     yaml = _yaml()
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -171,4 +177,5 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def dump_yaml(data: dict[str, Any]) -> str:
+    """`data` as YAML text, keys in their dict order (needs PyYAML)."""
     return str(_yaml().safe_dump(data, sort_keys=False))

@@ -13,11 +13,13 @@ _NONE = type(None)
 
 
 def is_union(tp: Any) -> bool:
+    """Whether an annotation is a union (`X | Y` or `typing.Union[X, Y]`, `Optional` included)."""
     origin = get_origin(tp)
     return origin is Union or origin is types.UnionType
 
 
 def union_members(tp: Any) -> tuple[Any, ...]:
+    """The members of a union annotation; any other annotation as a 1-tuple."""
     return get_args(tp) if is_union(tp) else (tp,)
 
 

@@ -52,6 +52,11 @@ ENUM_FIELDS: dict[str, type[Enum]] = {
 
 
 def post_init(args: Any) -> None:
+    """Check and normalise new arguments in place, as transformers' `__post_init__` does.
+
+    Raises:
+        ValidationError: Listing every problem of the first phase that finds any.
+    """
     errors = collect_type_errors(args)
     # Enum conversion does not depend on the defaults, so its errors are reported with the type errors.
     _raise_if(errors + _coerce_enums(args, skip={e.field for e in errors}))
@@ -129,6 +134,7 @@ def _parse_json_dicts(args: Any) -> None:
 
 
 def warn_deprecated(old: str, new: str) -> None:
+    """Warn (FutureWarning) that argument `old` is deprecated in favour of `new`."""
     warnings.warn(
         f"`{old}` is deprecated and will be removed in v6. Use `{new}` instead.",
         FutureWarning,
@@ -260,6 +266,7 @@ def collect_rule_errors(args: Any) -> list[FieldError]:
 
 
 def check_setter_steps(strategy: Enum, steps: float) -> None:
+    """Refuse a `"steps"` strategy with `steps=0` in the `set_*` methods (ValidationError)."""
     if strategy.value == "steps" and steps == 0:
         raise ValidationError.for_field(
             "steps", steps, "Setting `strategy` as 'steps' requires a positive value for `steps`."
