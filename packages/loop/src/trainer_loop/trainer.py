@@ -544,32 +544,16 @@ class Trainer:
         """The optimizer: decay / no-decay parameter groups, class and kwargs from args (or given)."""
         opt_model = self.model if model is None else model
         if self.optimizer is None:
-            decay = set(self.get_decay_parameter_names(opt_model))
-            named = list(opt_model.named_parameters())
-            groups = [
-                {"params": [p for n, p in named if n in decay and p.requires_grad],
-                 "weight_decay": self.args.weight_decay},
-                {"params": [p for n, p in named if n not in decay and p.requires_grad], "weight_decay": 0.0},
-            ]  # fmt: skip
-            if self.optimizer_cls_and_kwargs is not None:
-                optimizer_cls, optimizer_kwargs = self.optimizer_cls_and_kwargs
-                optimizer_kwargs = dict(optimizer_kwargs)
-            else:
-                optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(
-                    self.args, opt_model
-                )
-            if not (
-                isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)
-            ):
-                # A factory (Muon, Dion, ...): instantiated, then called with the model.
-                factory: Any = optimizer_cls
-                self.optimizer = factory()(opt_model, **optimizer_kwargs)
-            else:
-                params: Any = groups
-                for key in ("params", "model", "optimizer_dict"):
-                    if key in optimizer_kwargs:
-                        params = optimizer_kwargs.pop(key)
-                self.optimizer = optimizer_cls(params, **optimizer_kwargs)
+            from trainer_loop.optimizers import create_optimizer
+
+            # Through `self.` so that subclasses overriding these two keep working.
+            self.optimizer = create_optimizer(
+                opt_model,
+                self.args,
+                self.optimizer_cls_and_kwargs,
+                decay_parameter_names=self.get_decay_parameter_names,
+                optimizer_cls_and_kwargs_for=self.get_optimizer_cls_and_kwargs,
+            )
         return self.optimizer  # type: ignore[return-value]
 
     def create_scheduler(
