@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import transformers
 from compat_support import (
@@ -95,3 +96,42 @@ def test_tuple_outputs_match_transformers(tmp_path: Path) -> None:
     ref, ours = runs["reference"], runs["ours"]
     assert_same_logs(ref.state.log_history, ours.state.log_history)
     assert "eval_accuracy" in ours.state.log_history[-1]
+
+
+def test_eval_dataset_dict_and_padded_inputs_for_metrics(tmp_path: Path) -> None:
+    """A dict of datasets.Dataset evaluates each under `eval_<name>_`; with include_for_metrics
+    the ragged input ids reach compute_metrics padded (-100) as transformers pads them."""
+    from compat_support import common_args, reset_accelerate, without_speed
+
+    import trainer as ours
+
+    tokenizer = make_tokenizer()
+    dataset = sentiment_dataset(tokenizer)
+    model = _model(tokenizer)
+    results: dict[str, Any] = {}
+    for module in (transformers, ours):
+        seen: list[Any] = []
+
+        def metrics(prediction: Any, seen: list[Any] = seen) -> dict[str, float]:
+            seen.append(prediction.inputs)
+            return accuracy(prediction)
+
+        reset_accelerate()
+        args = module.TrainingArguments(
+            **common_args(tmp_path, per_device_eval_batch_size=3, include_for_metrics=["inputs"])
+        )
+        trainer = module.Trainer(
+            model=model, args=args, compute_metrics=metrics,
+            data_collator=transformers.DataCollatorWithPadding(tokenizer),
+            eval_dataset={"all": dataset, "head": dataset.select(range(4))},
+        )  # fmt: skip
+        results[module.__name__] = (without_speed(trainer.evaluate()), seen)
+    (ref_metrics, ref_inputs), (our_metrics, our_inputs) = (
+        results["transformers"],
+        results["trainer"],
+    )
+    assert sorted(our_metrics) == sorted(ref_metrics)
+    assert our_metrics == pytest.approx(ref_metrics, rel=1e-5)
+    assert len(our_inputs) == len(ref_inputs) == 2
+    for ours_array, ref_array in zip(our_inputs, ref_inputs):
+        np.testing.assert_array_equal(ours_array, ref_array)
