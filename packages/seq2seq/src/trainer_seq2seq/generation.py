@@ -55,6 +55,11 @@ class GenerationConfig:
 
     @classmethod
     def from_dict(cls, config_dict: Mapping[str, Any], **kwargs: Any) -> GenerationConfig:
+        """Build a config from a dict such as a `generation_config.json`, `kwargs` overriding it.
+
+        A None value keeps the field's default (transformers writes unset values as None);
+        keys that are not fields of this class are kept in `extra`.
+        """
         merged = {**config_dict, **kwargs}
         fields = {f.name: f for f in attrs.fields(cls) if f.name != "extra"}
         # transformers writes unset values as None: those keep this class's defaults.
@@ -69,6 +74,7 @@ class GenerationConfig:
         return config
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as one flat dict: the fields, then the `extra` keys read with them."""
         data = attrs.asdict(self, recurse=False)
         extra = data.pop("extra")
         return {**data, **extra}
@@ -108,9 +114,11 @@ class GenerationConfig:
             )
 
     def to_json_file(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_dict()` to `path` as indented JSON with sorted keys."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     def save_pretrained(self, save_directory: str | os.PathLike[str]) -> None:
+        """Write `generation_config.json` into `save_directory`, creating the folder if needed."""
         os.makedirs(save_directory, exist_ok=True)
         self.to_json_file(Path(save_directory) / GENERATION_CONFIG_NAME)
 

@@ -54,10 +54,12 @@ class TinySeq2SeqConfig:
     use_cache: bool = True  # set by Trainers; the model recomputes the decoder at each step anyway
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a dict, as written to `config.json`."""
         return attrs.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TinySeq2SeqConfig:
+        """Build a config from a dict such as `config.json`; unknown keys are ignored."""
         known = attrs.fields_dict(cls)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -145,6 +147,23 @@ class TinySeq2Seq(nn.Module):
         decoder_input_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> ModelOutput:
+        """Logits for every decoder position, and the loss when `labels` are given.
+
+        Args:
+            input_ids: Source token ids, `(batch, source_length)`.
+            attention_mask: 1 for source tokens, 0 for padding; default: no padding.
+            decoder_input_ids: Decoder inputs, `(batch, target_length)`; default: `labels`
+                shifted right behind `decoder_start_token_id` (teacher forcing).
+            labels: Target ids, `(batch, target_length)`; positions set to -100 are left
+                out of the loss.
+
+        Returns:
+            A `ModelOutput` with `loss` (mean cross-entropy; only with `labels`) and
+            `logits`, `(batch, target_length, vocab_size)`.
+
+        Raises:
+            ValueError: Neither `decoder_input_ids` nor `labels` is given.
+        """
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError("TinySeq2Seq.forward needs `decoder_input_ids` or `labels`.")

@@ -90,7 +90,10 @@ class Seq2SeqTrainer(Trainer):
         metric_key_prefix: str = "eval",
         **gen_kwargs: Any,
     ) -> dict[str, float]:
-        """Evaluate; `gen_kwargs` (`max_length`, `max_new_tokens`, `num_beams`, ...) go to `generate`.
+        """Run evaluation and return the metrics; generates predictions if `predict_with_generate`.
+
+        `gen_kwargs` (`max_length`, `max_new_tokens`, `num_beams`, ...) go to the model's
+        `generate()` and win over `generation_max_length` / `generation_num_beams`.
 
         With several eval datasets (a dict), every one is generated with `gen_kwargs`:
         transformers drops them after the first level (its Trainer.evaluate recurses without
@@ -121,7 +124,11 @@ class Seq2SeqTrainer(Trainer):
         metric_key_prefix: str = "test",
         **gen_kwargs: Any,
     ) -> Any:
-        """Predict; `gen_kwargs` (`max_length`, `max_new_tokens`, `num_beams`, ...) go to `generate`."""
+        """Run prediction and return a `PredictionOutput`; generated ids if `predict_with_generate`.
+
+        `gen_kwargs` (`max_length`, `max_new_tokens`, `num_beams`, ...) go to the model's
+        `generate()` and win over `generation_max_length` / `generation_num_beams`.
+        """
         self._set_generation_kwargs(gen_kwargs)
         return super().predict(
             test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
