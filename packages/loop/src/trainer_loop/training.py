@@ -549,7 +549,6 @@ def run_epoch(
     # Parameters are listed once per epoch (a callback may change the model between epochs).
     trainer._parameters_cache = None
     params = trainer._model_parameters(model)
-    fast_zero_grad = not trainer.is_deepspeed_enabled
     always_sync = sync_each_batch or accelerator.distributed_type == "DEEPSPEED"
     losses = _LossAccumulator(trainer)
     track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
@@ -588,23 +587,7 @@ def run_epoch(
                 trainer._track_num_input_tokens(inputs)
 
             if do_sync_step:
-                grad_norm = trainer._clip_grad_norm(model) if args.max_grad_norm > 0 else None
-                grad_norm = trainer._get_grad_norm(model, grad_norm=grad_norm)
-                trainer.control = handler.on_pre_optimizer_step(args, state, trainer.control)
-                trainer.optimizer.step()
-                trainer.control = handler.on_optimizer_step(args, state, trainer.control)
-                # The LR used by this step, read before the scheduler moves on.
-                learning_rate = trainer._get_learning_rate()
-                if not plateau and not accelerator.optimizer_step_was_skipped:
-                    trainer.lr_scheduler.step()
-                if fast_zero_grad:
-                    for (
-                        param
-                    ) in params:  # model.zero_grad(set_to_none=True) without the module walk
-                        param.grad = None
-                else:
-                    model.zero_grad()  # DeepSpeed's engine manages its own (partitioned) gradients
-                state.global_step += 1
+                grad_norm, learning_rate = _optimizer_step(trainer, model, params, plateau)
                 state.epoch = epoch + (step + 1) / steps_in_epoch
                 trainer.control = handler.on_step_end(args, state, trainer.control)
                 trainer._maybe_log_save_evaluate(
@@ -632,6 +615,31 @@ def run_epoch(
         trainer._tr_loss, grad_norm, model, trial, epoch, ignore_keys_for_eval, start_time,
         learning_rate=learning_rate,
     )  # fmt: skip
+
+
+def _optimizer_step(
+    trainer: Trainer, model: torch.nn.Module, params: list[torch.nn.Parameter], plateau: bool
+) -> tuple[Any, float]:
+    """Clip, step, schedule, zero the gradients, count the step; returns (grad norm, LR used).
+
+    The gradient norm stays a device tensor: it is read only when a log is due.
+    """
+    args, handler, state = trainer.args, trainer.callback_handler, trainer.state
+    grad_norm = trainer._clip_grad_norm(model) if args.max_grad_norm > 0 else None
+    grad_norm = trainer._get_grad_norm(model, grad_norm=grad_norm)
+    trainer.control = handler.on_pre_optimizer_step(args, state, trainer.control)
+    trainer.optimizer.step()
+    trainer.control = handler.on_optimizer_step(args, state, trainer.control)
+    learning_rate = trainer._get_learning_rate()  # the LR of this step, before the scheduler moves
+    if not plateau and not trainer.accelerator.optimizer_step_was_skipped:
+        trainer.lr_scheduler.step()
+    if trainer.is_deepspeed_enabled:
+        model.zero_grad()  # the engine manages its own (partitioned) gradients
+    else:
+        for param in params:  # model.zero_grad(set_to_none=True) without walking the modules
+            param.grad = None
+    state.global_step += 1
+    return grad_norm, learning_rate
 
 
 def get_batch_samples(
