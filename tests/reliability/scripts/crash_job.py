@@ -181,7 +181,8 @@ def install_crash(counter: _Counter, trainer: Trainer) -> None:
 
     def counted_rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
         folder = Path(path)
-        if folder.name.startswith("checkpoint-") and counter.hit("rotate"):
+        # Also a renamed-away ".trash-checkpoint-N-<pid>": deleting that way is fine.
+        if "checkpoint-" in folder.name and counter.hit("rotate"):
             # rmtree goes in directory order, which may well reach the optimizer files first.
             for name in sorted(os.listdir(folder)):
                 if name.startswith("optimizer"):
