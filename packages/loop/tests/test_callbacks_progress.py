@@ -7,9 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import tqdm.std
 from transformers import trainer_callback as ref
 
-from trainer_loop.callbacks import PrinterCallback, ProgressCallback
+from trainer_loop.callbacks import PrinterCallback, ProgressCallback, progress
 from trainer_loop.state import TrainerControl, TrainerState
 
 ARGS = SimpleNamespace()
@@ -110,6 +111,69 @@ def test_eval_bar_closes_and_reopens() -> None:
         assert cb.prediction_bar is None
     cb.on_prediction_step(ARGS, state, control, eval_dataloader=iter([1]))  # no length: no bar
     assert cb.prediction_bar is None
+
+
+class _Clock:
+    """The bars' clock, moved only by the test: timings are exact and nothing sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    fake = _Clock()
+    monkeypatch.setattr(tqdm.std, "time", fake)  # tqdm's rates and elapsed times
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=fake))  # line pacing
+    return fake
+
+
+def _evaluate(cb: Any, clock: _Clock, batches: int, seconds_per_batch: float = 0.0) -> None:
+    """A stand-alone evaluation as the Trainer reports it: each batch runs, then is announced."""
+    state, control, loader = TrainerState(), TrainerControl(), [0] * batches
+    for _ in range(batches):
+        clock.now += seconds_per_batch
+        cb.on_prediction_step(ARGS, state, control, eval_dataloader=loader)
+    cb.on_evaluate(ARGS, state, control, metrics={})
+
+
+def test_short_evaluations_print_no_bar_lines_on_a_non_tty_stream(clock: _Clock) -> None:
+    # A few quick batches: the metrics line says it all, and a bar line could only show a
+    # rate measured over no time ("1/1 [00:00<00:00, 73584it/s]").
+    bars = io.StringIO()
+    cb = ProgressCallback(file=bars, log_file=io.StringIO())
+    for batches in (1, 3, 19):
+        _evaluate(cb, clock, batches)
+    assert bars.getvalue() == ""
+    # The same during training: the training bar keeps all its lines, the evaluation has none.
+    _train(cb, 4, evals=1, eval_batches=3)
+    lines = bars.getvalue().splitlines()
+    assert [line.split("|")[2].split()[0] for line in lines] == [
+        *("0/4", "1/4", "2/4", "3/4", "4/4"),
+        "4/4",  # tqdm's closing line
+    ]
+
+
+def test_slow_short_evaluation_still_reports_progress(clock: _Clock) -> None:
+    bars = io.StringIO()
+    _evaluate(ProgressCallback(file=bars, log_file=io.StringIO()), clock, 3, seconds_per_batch=40)
+    lines = bars.getvalue().splitlines()
+    assert len(lines) == 2  # a line whenever 30 s pass without one; the last one is 3/3
+    assert "2/3 [00:40<00:40, 40.00s/it]" in lines[0]
+    assert "3/3 [01:20<00:00, 40.00s/it]" in lines[1]
+
+
+def test_long_evaluation_lines_show_the_true_rate(clock: _Clock) -> None:
+    bars = io.StringIO()
+    _evaluate(ProgressCallback(file=bars, log_file=io.StringIO()), clock, 40, seconds_per_batch=0.5)
+    lines = bars.getvalue().splitlines()
+    # Every 5% (2 batches), no "0/40" opening line, and the final line only once.
+    assert [line.split("|")[2].split()[0] for line in lines] == [f"{n}/40" for n in range(2, 41, 2)]
+    # Timed from the end of the first batch, when the bar appears: 2 batches a second, always.
+    assert all("2.00it/s]" in line for line in lines)
 
 
 def test_nothing_is_printed_on_other_ranks(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,12 @@ stream is not a TTY (CI logs, `nohup`, files), redrawing a bar on every step wou
 one line per step, so the bars switch to *line mode*: one plain line each time another 5%
 of the total is done (or at most every 30 seconds when steps are slow), plus the final line.
 A 1000-step run therefore prints about 21 bar lines, however fast it runs.
+
+In line mode an evaluation bar prints no opening line. An evaluation of fewer than 20
+batches (where 5% is less than a batch) prints a line only after 30 seconds without one,
+and then its final line too: a quick one leaves nothing in the log but its metrics. The
+rate is timed from the end of the first batch, when the bar appears, so it is never
+computed over a zero interval.
 """
 
 from __future__ import annotations
@@ -44,8 +50,11 @@ class _LineStream:
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
+        self.muted = False  # while True, tqdm's output is dropped
 
     def write(self, text: str) -> int:
+        if self.muted:
+            return len(text)
         # Drop redraw controls (carriage returns, cursor-up escapes): each refresh is a line.
         line = text.replace("\r", "").replace("\x1b[A", "").strip("\n").rstrip()
         if line:
@@ -57,35 +66,63 @@ class _LineStream:
 
 
 class _Bar:
-    """A tqdm bar that redraws live on a TTY and prints paced lines elsewhere."""
+    """A tqdm bar that redraws live on a TTY and prints paced lines elsewhere.
 
-    def __init__(self, total: int, leave: bool, stream: IO[str] | None) -> None:
+    `evaluation=True` makes an evaluation bar: it is created when the first batch is done,
+    so it starts at 1, and in line mode it prints no opening line, no per-batch lines for
+    short evaluations, and its final line only once.
+    """
+
+    def __init__(
+        self, total: int, leave: bool, stream: IO[str] | None, *, evaluation: bool = False
+    ) -> None:
         target = stream if stream is not None else sys.stderr
         self.line_mode = not (_isatty(target) or (stream is None and _in_notebook()))
+        self.evaluation = evaluation
+        # The first batch finished before the bar existed: counting it as the start keeps
+        # the rate from being measured over no time at all.
+        initial = 1 if evaluation else 0
+        self._lines: _LineStream | None = None
         if self.line_mode:
+            self._lines = _LineStream(target)
+            # An evaluation's opening line would only say "1/N, no rate yet".
+            self._lines.muted = evaluation
             # Automatic redraws off (inf intervals, no monitor thread); `advance` paces them.
             self.bar = tqdm.std.tqdm(
                 total=total,
+                initial=initial,
                 leave=leave,
-                file=_LineStream(target),  # type: ignore[arg-type]
+                file=self._lines,  # type: ignore[arg-type]
                 mininterval=float("inf"),
                 maxinterval=float("inf"),
                 position=0,  # lines, not a screen: never move the cursor between bars
             )
+            self._lines.muted = False
         else:
-            self.bar = auto_tqdm(total=total, leave=leave, dynamic_ncols=True, file=stream)
-        self._every = max(1, int(total * LINE_MODE_FRACTION))
+            self.bar = auto_tqdm(
+                total=total, initial=initial, leave=leave, dynamic_ncols=True, file=stream
+            )
+        every = int(total * LINE_MODE_FRACTION)
+        # Below 20 evaluation batches a 5% step is not a whole batch: print by time only.
+        self._every = every if evaluation else max(1, every)
         self._next_n = self._every
         self._last_print = time.monotonic()
+        self._printed_n: int | None = None  # the count the last line showed
 
     def advance(self, n: int) -> None:
         self.bar.update(n)
         if not self.line_mode:
             return
         now = time.monotonic()
-        if self.bar.n >= self._next_n or now - self._last_print >= LINE_MODE_MAX_SECONDS:
-            self.bar.refresh()
-            self._last_print = now
+        due = self._every > 0 and self.bar.n >= self._next_n
+        if due or now - self._last_print >= LINE_MODE_MAX_SECONDS:
+            self._print_line(now)
+
+    def _print_line(self, now: float) -> None:
+        self.bar.refresh()
+        self._printed_n = self.bar.n
+        self._last_print = now
+        if self._every > 0:
             self._next_n = (self.bar.n // self._every + 1) * self._every
 
     def set_postfix(self, values: dict[str, Any]) -> None:
@@ -96,6 +133,12 @@ class _Bar:
         self.bar.write(text, file=file)
 
     def close(self) -> None:
+        if self._lines is not None and self.evaluation:
+            # An evaluation that printed progress ends on its final count; a silent one stays
+            # silent. tqdm's own closing line would repeat that line, so it is dropped.
+            if self._printed_n is not None and self._printed_n != self.bar.n:
+                self.bar.refresh()
+            self._lines.muted = True
         self.bar.close()
 
 
@@ -140,7 +183,9 @@ class ProgressCallback(TrainerCallback):
 
     Logs are written above the bar as `str(dict)` with floats formatted `"%.4g"` and without
     `total_flos`, as transformers does. `file` (an extension) is where bars go (default
-    stderr); `log_file` where logs go (default stdout).
+    stderr); `log_file` where logs go (default stdout). When `file` is not a terminal, bars
+    print paced plain lines instead of redrawing (see the module notes), and a short, quick
+    evaluation prints no bar lines at all.
     """
 
     def __init__(
@@ -160,6 +205,7 @@ class ProgressCallback(TrainerCallback):
     def on_train_begin(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        """Open the training bar, sized to `state.max_steps`."""
         if state.is_world_process_zero:
             self.training_bar = _Bar(total=state.max_steps, leave=True, stream=self.file)
         self.current_step = 0
@@ -167,6 +213,7 @@ class ProgressCallback(TrainerCallback):
     def on_step_end(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        """Move the training bar to `state.global_step`."""
         if state.is_world_process_zero and self.training_bar is not None:
             self.training_bar.advance(state.global_step - self.current_step)
             self.current_step = state.global_step
@@ -179,12 +226,20 @@ class ProgressCallback(TrainerCallback):
         eval_dataloader: Any = None,
         **kwargs: Any,
     ) -> None:
+        """Count one evaluation batch, opening the evaluation bar on the first one.
+
+        Nothing is shown for a dataloader without a length (the total is unknown).
+        """
         if state.is_world_process_zero and _has_length(eval_dataloader):
             if self.prediction_bar is None:
-                # Left on screen only when there is no training bar to return to.
+                # Left on screen only when there is no training bar to return to. The bar
+                # starts at 1: this call reports the first batch done.
                 leave = self.training_bar is None
-                self.prediction_bar = _Bar(len(eval_dataloader), leave=leave, stream=self.file)
-            self.prediction_bar.advance(1)
+                self.prediction_bar = _Bar(
+                    len(eval_dataloader), leave=leave, stream=self.file, evaluation=True
+                )
+            else:
+                self.prediction_bar.advance(1)
 
     def _close_prediction_bar(self, state: TrainerState) -> None:
         if state.is_world_process_zero:
@@ -195,6 +250,7 @@ class ProgressCallback(TrainerCallback):
     def on_evaluate(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        """Close the evaluation bar."""
         self._close_prediction_bar(state)
 
     def on_predict(
@@ -205,6 +261,7 @@ class ProgressCallback(TrainerCallback):
         metrics: Any = None,
         **kwargs: Any,
     ) -> None:
+        """Close the prediction bar."""
         self._close_prediction_bar(state)
 
     def on_log(
@@ -215,6 +272,7 @@ class ProgressCallback(TrainerCallback):
         logs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """During training, write the logs above the bar and show loss, lr and epoch on it."""
         if not state.is_world_process_zero or self.training_bar is None or logs is None:
             return
         shown = format_logs(logs, self.max_str_len)
@@ -227,6 +285,7 @@ class ProgressCallback(TrainerCallback):
     def on_train_end(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        """Close the training bar."""
         if state.is_world_process_zero and self.training_bar is not None:
             self.training_bar.close()
             self.training_bar = None
@@ -247,6 +306,7 @@ class PrinterCallback(TrainerCallback):
         logs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Print the logs on the local main process; `total_flos` is removed from `logs` first."""
         if logs is not None:
             logs.pop("total_flos", None)
         if state.is_local_process_zero:
