@@ -151,3 +151,20 @@ def test_save_model_and_save_state(tmp_path: Path) -> None:
     saved = load_file(str(tmp_path / "model.safetensors"))
     for key, value in ours.model.state_dict().items():
         assert torch.equal(saved[key], value)
+
+
+def test_ignore_data_skip_restarts_the_resumed_epoch(tmp_path: Path) -> None:
+    model = _model()
+    kwargs = base_kwargs(tmp_path, save_strategy="steps", save_steps=4, max_steps=6)
+    full = build_ours(copy.deepcopy(model), kwargs, train_dataset=RegressionDataset(n=12))
+    full.train()
+    resumed = build_ours(
+        copy.deepcopy(model),
+        {**kwargs, "ignore_data_skip": True},
+        train_dataset=RegressionDataset(n=12),
+    )
+    out = resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-4"))
+    assert out.global_step == 6
+    # step 4 is one batch into the second epoch; without skipping, batch 0 of that epoch is seen again
+    assert not torch.equal(full.model.head.weight, resumed.model.head.weight)
+    assert [e["step"] for e in resumed.state.log_history if "loss" in e] == [1, 2, 3, 4, 5, 6]
