@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import io
 import os
+import re
 import shutil
 import signal
 import sys
@@ -36,6 +37,7 @@ from trainer_loop import Trainer
 from trainer_loop.checkpointing import get_last_checkpoint
 
 MAX_STEPS = 12
+ROTATED = re.compile(r"^(\.trash-)?checkpoint-\d+(-\d+)?$")
 
 
 class Data(torch.utils.data.Dataset):  # type: ignore[type-arg]
@@ -181,8 +183,9 @@ def install_crash(counter: _Counter, trainer: Trainer) -> None:
 
     def counted_rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
         folder = Path(path)
-        # Also a renamed-away ".trash-checkpoint-N-<pid>": deleting that way is fine.
-        if "checkpoint-" in folder.name and counter.hit("rotate"):
+        # Also a renamed-away ".trash-checkpoint-N-<pid>" (deleting that way is fine), but not
+        # the ".tmp-checkpoint-N.lock" claim released after each save.
+        if ROTATED.match(folder.name) and counter.hit("rotate"):
             # rmtree goes in directory order, which may well reach the optimizer files first.
             for name in sorted(os.listdir(folder)):
                 if name.startswith("optimizer"):
