@@ -752,7 +752,8 @@ class Trainer:
             scaled = (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or (
                 self.compute_loss_func is not None
             )
-        if not scaled:
+        if not scaled and self.current_gradient_accumulation_steps != 1:
+            # Dividing by 1 changes no bit; skipping it saves two ops (forward and backward) per step.
             loss = loss / self.current_gradient_accumulation_steps
         kwargs: dict[str, Any] = {}
         if self.args.optim in ("lomo", "adalomo"):
@@ -760,7 +761,10 @@ class Trainer:
             kwargs["learning_rate"] = self._get_learning_rate()
         if self.accelerator.distributed_type == "DEEPSPEED":
             kwargs["scale_wrt_gas"] = False
-        self.accelerator.backward(loss, **kwargs)
+        if not kwargs and _backward_is_plain(self.accelerator):
+            loss.backward()
+        else:
+            self.accelerator.backward(loss, **kwargs)
         return loss.detach()
 
     def compute_loss(
@@ -1212,6 +1216,22 @@ class Trainer:
     def end(self) -> None:
         """Finish trackers and destroy the process group (call once, at the very end)."""
         self.accelerator.end_training()
+
+
+def _backward_is_plain(accelerator: Any) -> bool:
+    """True when `accelerator.backward(loss)` would only run `(loss / 1).backward()`.
+
+    That is: no gradient scaler, no DeepSpeed/Megatron engine, accelerate's own accumulation
+    at 1 step, and `backward` not replaced. The division by 1 changes no bit, so calling
+    `loss.backward()` directly gives the same gradients with two ops less per step.
+    """
+    return (
+        accelerator.gradient_accumulation_steps == 1
+        and accelerator.scaler is None
+        and accelerator.distributed_type not in ("DEEPSPEED", "MEGATRON_LM")
+        and "backward" not in vars(accelerator)
+        and getattr(type(accelerator).backward, "__qualname__", "") == "Accelerator.backward"
+    )
 
 
 def _hub_unsupported(what: str) -> NotImplementedError:
