@@ -503,7 +503,9 @@ class _LossAccumulator:
             )
         if self.filter:
             steps = 1 + trainer.state.global_step - trainer._globalstep_last_logged
-            step_loss = torch.where(torch.isfinite(step_loss), step_loss, tr_loss / steps)
+            # `x - x == 0` is `isfinite(x)` in two ops instead of four (inf - inf and NaN give NaN).
+            finite = (step_loss - step_loss) == 0
+            step_loss = torch.where(finite, step_loss, tr_loss / steps)
         tr_loss += step_loss
 
 
