@@ -120,10 +120,11 @@ class _Bar:
 
     def _print_line(self, now: float) -> None:
         self.bar.refresh()
-        self._printed_n = self.bar.n
+        count = int(self.bar.n)  # tqdm types `n` as float; ours only ever counts whole batches
+        self._printed_n = count
         self._last_print = now
         if self._every > 0:
-            self._next_n = (self.bar.n // self._every + 1) * self._every
+            self._next_n = (count // self._every + 1) * self._every
 
     def set_postfix(self, values: dict[str, Any]) -> None:
         # No redraw here: the next step (or paced line) shows it.
