@@ -53,7 +53,8 @@ def run_job(out: Path, crash_at: str | None = None) -> tuple[int, str]:
 def checkpoint_folders(out: Path) -> list[Path]:
     if not out.is_dir():
         return []
-    return sorted(p for p in out.iterdir() if checkpoint_step(p.name) is not None)
+    steps = {p: checkpoint_step(p.name) for p in out.iterdir()}
+    return sorted((p for p, step in steps.items() if step is not None), key=lambda p: steps[p])
 
 
 def assert_loads_fully(folder: Path) -> None:
