@@ -127,6 +127,10 @@ def _is_default_flow(callback: TrainerCallback) -> bool:
     return isinstance(callback, DefaultFlowCallback)
 
 
+# The base class's events, all no-ops: a callback that does not override one is not called.
+_NO_OPS: dict[str, Any] = {name: getattr(TrainerCallback, name) for name in EVENTS}
+
+
 class CallbackHandler(TrainerCallback):
     """Holds the Trainer's callbacks and calls an event on each of them, in list order.
 
@@ -290,8 +294,13 @@ class CallbackHandler(TrainerCallback):
         self, event: str, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
         """Call `event` on every callback; a callback returning a control replaces it for the next."""
+        no_op = _NO_OPS[event]
         for callback in self.callbacks:
-            result = getattr(callback, event)(
+            method = getattr(callback, event)
+            if getattr(method, "__func__", None) is no_op:
+                # TrainerCallback's own event does nothing: skip building its arguments (per step).
+                continue
+            result = method(
                 args,
                 state,
                 control,
