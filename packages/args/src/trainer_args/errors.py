@@ -19,6 +19,17 @@ def closest(word: object, candidates: Iterable[object]) -> str | None:
     return matches[0] if matches else None
 
 
+def _short_repr(value: Any) -> str:
+    """repr(value), cut down when it is big (YAML aliases can make it billions of items)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother, short.maxlong = 3, 200, 200, 60
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 6
+    text = short.repr(value)
+    return text if "..." in text else repr(value)
+
+
 class FieldError:
     """One problem: which field (a dotted path), the value given, what is wrong and allowed."""
 
@@ -41,7 +52,7 @@ class FieldError:
             self.suggestion = closest(value, allowed) if isinstance(value, str) else None
 
     def __str__(self) -> str:
-        text = f"{self.field}={self.value!r}: {self.message}"
+        text = f"{self.field}={_short_repr(self.value)}: {self.message}"
         if self._show_allowed() and self.allowed is not None:
             allowed = self.allowed if isinstance(self.allowed, str) else list(self.allowed)
             text += f" (allowed: {allowed})"

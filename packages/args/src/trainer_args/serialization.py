@@ -136,7 +136,7 @@ def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The object in a JSON file; ValidationError when unreadable, invalid or not an object."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValidationError.for_field(str(path), None, f"cannot read JSON: {exc}") from exc
     return _mapping(path, data)
 
@@ -157,7 +157,7 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     yaml = _yaml()
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
         raise ValidationError.for_field(str(path), None, f"cannot read YAML: {exc}") from exc
     return _mapping(path, data)
 
