@@ -164,6 +164,8 @@ def parse_job(text: str, source: str = "<job>", base_dir: Path | None = None) ->
 def _compose(text: str, source: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise JobError(f"{source}: not valid YAML: nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -180,7 +182,7 @@ def _plain(node: yaml.Node, source: str) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
         raise JobError(f"{_at(source, node)}: {error}") from None
     finally:
         loader.dispose()
