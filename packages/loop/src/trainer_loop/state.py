@@ -115,7 +115,14 @@ class TrainerState:
     def load_from_json(cls, json_path: str | os.PathLike[str]) -> TrainerState:
         """Read a `trainer_state.json` (ours or transformers'); JSON only, never a pickle."""
         with open(json_path, encoding="utf-8") as f:
-            return cls(**json.loads(f.read()))
+            text = f.read()
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return cls(**data)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{json_path} is not a valid trainer state: {error}") from error
 
     def compute_steps(self, args: Any, max_steps: int) -> None:
         """Store absolute logging/eval/save steps; values below 1 are fractions of `max_steps`."""

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from trainer_loop.checkpoints.file_errors import reading, writing
+
 FLOAT_TAG = "__float__"
 TUPLE_TAG = "__tuple__"
 ITEMS_TAG = "__items__"
@@ -113,7 +115,8 @@ def _write_tensors(
         names = [f"{stem}-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
     for name, keys in zip(names, groups):
         shard = {key: tensors[key].cpu().contiguous() for key in keys}
-        save_file(shard, str(tensors_path.with_name(name)), metadata={"format": "pt"})
+        with writing(tensors_path.with_name(name)):
+            save_file(shard, str(tensors_path.with_name(name)), metadata={"format": "pt"})
     return names
 
 
@@ -125,17 +128,20 @@ def write_state(
     document: dict[str, Any] = {"format_version": FORMAT_VERSION, "state": encode(state, tensors)}
     if tensors:
         document["tensor_files"] = _write_tensors(tensors, tensors_path, max_shard_bytes)
-    json_path.write_text(json.dumps(document, allow_nan=False) + "\n", encoding="utf-8")
+    with writing(json_path):
+        json_path.write_text(json.dumps(document, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def read_state(json_path: Path, tensors_path: Path, device: str = "cpu") -> Any:
     """Read what `write_state` wrote."""
-    document = json.loads(json_path.read_text(encoding="utf-8"))
+    with reading(json_path):
+        document = json.loads(json_path.read_text(encoding="utf-8"))
     if not isinstance(document, dict) or document.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{json_path} is not a state file of format version {FORMAT_VERSION}")
     tensors: dict[str, torch.Tensor] = {}
     for name in document.get("tensor_files", []):
         if Path(name).name != name or not name.endswith(".safetensors"):
             raise ValueError(f"{json_path} names a tensor file outside its folder: {name!r}")
-        tensors.update(load_file(str(json_path.with_name(name)), device=device))
+        with reading(json_path.with_name(name)):
+            tensors.update(load_file(str(json_path.with_name(name)), device=device))
     return decode(document["state"], tensors)

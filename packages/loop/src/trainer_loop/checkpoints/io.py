@@ -30,8 +30,9 @@ def fsync_path(path: Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on folders
-        pass
+    except OSError:
+        if not path.is_dir():  # a file's data did not reach the disk: never publish it
+            raise
     finally:
         os.close(fd)
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from trainer_loop.checkpoints.file_errors import reading, writing
 from trainer_loop.checkpoints.names import (
     ADAPTER_SAFE_WEIGHTS_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
@@ -81,7 +82,8 @@ def write_training_args(args: Any, output_dir: Path) -> None:
     """`training_args.json`: the unstructured TrainingArguments (`args.to_dict()`), no pickle."""
     data = args.to_dict() if callable(getattr(args, "to_dict", None)) else dict(vars(args))
     text = json.dumps(data, indent=2, default=str) + "\n"
-    (output_dir / TRAINING_ARGS_NAME).write_text(text, encoding="utf-8")
+    with writing(output_dir / TRAINING_ARGS_NAME):
+        (output_dir / TRAINING_ARGS_NAME).write_text(text, encoding="utf-8")
 
 
 def save_model_files(
@@ -111,9 +113,12 @@ def save_model_files(
         inner.save_pretrained(str(output_dir), **kwargs)
     elif is_main_process:
         weights = state_dict if state_dict is not None else inner.state_dict()
-        save_file(
-            _dedupe_shared(weights), str(output_dir / SAFE_WEIGHTS_NAME), metadata={"format": "pt"}
-        )
+        with writing(output_dir / SAFE_WEIGHTS_NAME):
+            save_file(
+                _dedupe_shared(weights),
+                str(output_dir / SAFE_WEIGHTS_NAME),
+                metadata={"format": "pt"},
+            )
     if not is_main_process:
         return
     if processing_class is not None:
@@ -126,7 +131,8 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor] | None:
     """The full state dict stored in `folder` (single or sharded safetensors), or None."""
     single = folder / SAFE_WEIGHTS_NAME
     if single.is_file():
-        return load_file(str(single), device="cpu")
+        with reading(single):
+            return load_file(str(single), device="cpu")
     index = folder / SAFE_WEIGHTS_INDEX_NAME
     if not index.is_file():
         return None

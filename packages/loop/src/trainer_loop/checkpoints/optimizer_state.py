@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer_loop.checkpoints.codec import read_state, write_state
+from trainer_loop.checkpoints.file_errors import reading, writing
 from trainer_loop.checkpoints.names import (
     OPTIMIZER_JSON,
     OPTIMIZER_TENSORS,
@@ -70,7 +71,8 @@ def save_scheduler(scheduler: Any, folder: Path) -> None:
         write_state(folder / SCHEDULER_JSON, folder / SCHEDULER_TENSORS, scheduler.state_dict())
         return
     text = json.dumps(encoded, allow_nan=False) + "\n"
-    (folder / SCHEDULER_JSON).write_text(text, encoding="utf-8")
+    with writing(folder / SCHEDULER_JSON):
+        (folder / SCHEDULER_JSON).write_text(text, encoding="utf-8")
 
 
 def save_scaler(scaler: Any, folder: Path) -> None:
@@ -83,7 +85,8 @@ def save_scaler(scaler: Any, folder: Path) -> None:
 
 
 def _load_scheduler(scheduler: Any, folder: Path) -> None:
-    document = json.loads((folder / SCHEDULER_JSON).read_text(encoding="utf-8"))
+    with reading(folder / SCHEDULER_JSON):
+        document = json.loads((folder / SCHEDULER_JSON).read_text(encoding="utf-8"))
     if isinstance(document, dict) and "scheduler_json" in document:
         from trainer_loop.schedulers import load_scheduler_state_from_json
 
@@ -103,7 +106,31 @@ def _load_optimizer(optimizer: Any, folder: Path, model: Any) -> None:
         options = StateDictOptions(full_state_dict=True)
         set_optimizer_state_dict(model, optimizer, state, options=options)
         return
+    _check_shapes(optimizer, state, folder)
     optimizer.load_state_dict(state)
+
+
+# State entries torch's optimizers keep with the parameter's shape. Fused kernels trust them
+# without checking: a wrong one is read and written out of bounds.
+_PARAMETER_SHAPED = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg",
+                     "acc_delta", "sum", "ax", "grad_avg", "prev", "exp_inf")  # fmt: skip
+
+
+def _check_shapes(optimizer: Any, state: dict[str, Any], folder: Path) -> None:
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer
+    if not type(inner).__module__.startswith("torch.optim"):
+        return  # other optimizers (GaLore, Adafactor, ...) may keep states of other shapes
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, entries in state.get("state", {}).items():
+        if not isinstance(index, int) or not 0 <= index < len(params):
+            raise ValueError(f"{folder / OPTIMIZER_JSON}: state for unknown parameter {index!r}")
+        for key in _PARAMETER_SHAPED:
+            value = entries.get(key)
+            if value is not None and tuple(value.shape) != tuple(params[index].shape):
+                raise ValueError(
+                    f"{folder / OPTIMIZER_TENSORS}: optimizer state {key!r} of parameter {index} "
+                    f"has shape {tuple(value.shape)}, the parameter {tuple(params[index].shape)}"
+                )
 
 
 def load_checkpoint_optimizer_and_scheduler(

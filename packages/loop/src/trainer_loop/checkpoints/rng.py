@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from trainer_loop.checkpoints.file_errors import reading, writing
 from trainer_loop.checkpoints.names import rng_state_name
 
 logger = logging.getLogger(__name__)
@@ -13,7 +14,8 @@ logger = logging.getLogger(__name__)
 def save_rng(folder: Path, process_index: int) -> None:
     from trainer_dist.rng_state import save_rng_state
 
-    save_rng_state(folder / rng_state_name(process_index))
+    with writing(folder / rng_state_name(process_index)):
+        save_rng_state(folder / rng_state_name(process_index))
 
 
 def load_checkpoint_rng(folder: str | Path, process_index: int) -> bool:
@@ -32,5 +34,6 @@ def load_checkpoint_rng(folder: str | Path, process_index: int) -> bool:
         return False
     from trainer_dist.rng_state import load_rng_state
 
-    load_rng_state(path)
+    with reading(path):
+        load_rng_state(path)
     return True

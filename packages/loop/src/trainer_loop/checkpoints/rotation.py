@@ -17,6 +17,7 @@ from trainer_loop.checkpoints.names import (
     INCOMPLETE_SENTINEL,
     PICKLE_FILES,
     TRAINER_STATE_NAME,
+    TRASH_PREFIX,
     checkpoint_step,
 )
 
@@ -118,7 +119,9 @@ def _delete_checkpoint(path: Path, output_dir: Path) -> None:
         logger.warning(f"Not deleting {path}: it lies outside {output_dir}.")
         return
     logger.info(f"Deleting older checkpoint [{path}] due to args.save_total_limit")
-    shutil.rmtree(path, ignore_errors=True)
+    trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{os.getpid()}")
+    os.replace(path, trash)  # one atomic step: a cut deletion never leaves a checkpoint-N
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def rotate_checkpoints(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer_loop.checkpoints.file_errors import writing
 from trainer_loop.checkpoints.io import (
     claim_publication,
     discard,
@@ -107,7 +108,8 @@ def _write_files(tmp: Path, job: _SaveJob) -> None:
         save_rng(tmp, process_index)
     if should_save:
         export_callback_states(state, job.callbacks, job.control)
-        state.save_to_json(tmp / TRAINER_STATE_NAME)
+        with writing(tmp / TRAINER_STATE_NAME):
+            state.save_to_json(tmp / TRAINER_STATE_NAME)
 
 
 def save_checkpoint(

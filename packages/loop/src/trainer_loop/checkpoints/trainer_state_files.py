@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from trainer_loop.checkpoints.file_errors import reading
 from trainer_loop.checkpoints.names import TRAINER_STATE_NAME
 from trainer_loop.state import ExportableState, TrainerControl, TrainerState
 
@@ -32,7 +33,8 @@ def export_callback_states(state: TrainerState, callbacks: Iterable[Any], contro
 
 def load_trainer_state(folder: str | Path) -> TrainerState:
     """Read `folder/trainer_state.json`; a best checkpoint that no longer exists is dropped."""
-    state = TrainerState.load_from_json(Path(folder) / TRAINER_STATE_NAME)
+    with reading(Path(folder) / TRAINER_STATE_NAME):
+        state = TrainerState.load_from_json(Path(folder) / TRAINER_STATE_NAME)
     best = state.best_model_checkpoint
     if best is not None and not os.path.isdir(best):
         logger.warning(
