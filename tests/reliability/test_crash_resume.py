@@ -77,11 +77,6 @@ def test_killed_again_and_again_then_resumed_equals_one_run(
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # leftovers cleaned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a checkpoint half deleted by rotation still reads as complete: "
-    "trainer_loop/checkpoints/rotation.py:_delete_checkpoint rmtrees in place",
-)
 def test_kill_during_rotation_leaves_no_fake_complete_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, output = run_job(out, "rotate:1")  # deleting checkpoint-3 after checkpoint-9 is saved

@@ -207,11 +207,6 @@ def test_edge_numbers_from_files(tmp_path: Path) -> None:
     assert math.isinf(args.learning_rate)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number beyond int()'s digit limit escapes as ValueError: "
-    "trainer/jobs.py:_plain catches only yaml.YAMLError",
-)
 def test_job_with_an_int_too_long_to_parse() -> None:
     text = "model: m:f\ndata: m:g\nargs:\n  max_steps: " + "9" * 5000 + "\n"
     with pytest.raises(JobError, match=r"job\.yaml:4"):
@@ -221,11 +216,6 @@ def test_job_with_an_int_too_long_to_parse() -> None:
 DEPTH = 5000  # far beyond the interpreter's recursion limit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RecursionError escapes: trainer_args/serialization.py:load_json and load_yaml "
-    "catch (OSError, ValueError[, YAMLError]) only",
-)
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
 def test_deeply_nested_file(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
@@ -238,10 +228,6 @@ def test_deeply_nested_file(tmp_path: Path, suffix: str) -> None:
     assert _cli(["validate", str(path)]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RecursionError escapes: trainer/jobs.py:_compose catches yaml.YAMLError only",
-)
 def test_deeply_nested_job() -> None:
     text = "model: m:f\ndata: m:g\nargs:\n  learning_rate: " + "[" * DEPTH + "]" * DEPTH + "\n"
     with pytest.raises(JobError, match=r"job\.yaml"):
@@ -259,11 +245,6 @@ def _laughs(levels: int) -> str:
 LEVELS = 6  # 531441 strings once expanded: quick to refuse, visibly large when printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the error message prints the whole expanded value (9**levels items): "
-    "trainer_args/errors.py:FieldError.__str__ uses an unbounded repr(value)",
-)
 def test_billion_laughs_message_stays_small(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
     anchors = "\n".join(f"  {line}" for line in _laughs(LEVELS).splitlines())
@@ -306,11 +287,6 @@ def test_trainer_train_refuses_tags_with_a_usage_error(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RecursionError traceback instead of exit 2: trainer/jobs.py:_compose "
-    "(and trainer_args/cli.py:_run for `trainer-args validate`)",
-)
 def test_clis_on_deeply_nested_files(tmp_path: Path) -> None:
     job = tmp_path / "job.yaml"
     job.write_text("model: m:f\ndata: m:g\nargs:\n  learning_rate: " + "[" * DEPTH + "]" * DEPTH)

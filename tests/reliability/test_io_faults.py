@@ -81,11 +81,6 @@ def test_failed_write_keeps_earlier_checkpoints_and_the_next_save_works(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4", "checkpoint-6"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the error does not name the file: trainer_loop/checkpoints/save.py:save_checkpoint "
-    "passes on the bare OSError (no filename) / safetensors' SafetensorError (not an OSError)",
-)
 @pytest.mark.parametrize("code", ERRNOS)
 @pytest.mark.parametrize("name", CHECKPOINT_FILES)
 def test_the_error_is_an_oserror_naming_the_file(
@@ -127,11 +122,6 @@ def test_the_injected_errors_are_those_a_real_failing_disk_gives(tmp_path: Path)
     ], out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fsync EIO on a checkpoint file is swallowed and the checkpoint is published: "
-    "trainer_loop/checkpoints/io.py:fsync_path ignores every OSError from os.fsync",
-)
 def test_fsync_error_on_a_file_is_not_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
