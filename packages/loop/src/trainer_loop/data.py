@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler, SequentialSampler
 
+from trainer_loop.samplers import BatchRebalanceSampler
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -271,7 +273,40 @@ def _model_input_name(processing_class: Any) -> str | None:
     return names[0] if names else None
 
 
-def train_sampler(args: Any, dataset: Any, processing_class: Any = None) -> Sampler[int] | None:
+def _inferred_lengths(dataset: Any, args: Any, processing_class: Any) -> list[int]:
+    """Lengths from `length_column_name` (datasets.Dataset), else `len(item[model_input_name])`."""
+    lengths = _lengths_column(dataset, args.length_column_name)
+    if lengths is None:
+        name = _model_input_name(processing_class) or "input_ids"
+        if not isinstance(dataset[0], Mapping) or name not in dataset[0]:
+            raise ValueError(
+                "Can only automatically infer lengths for datasets whose items are dictionaries with an "
+                f"'{name}' key."
+            )
+        return [len(feature[name]) for feature in dataset]
+    return lengths.tolist() if isinstance(lengths, torch.Tensor) else list(lengths)
+
+
+def _batch_rebalance_sampler(
+    args: Any, dataset: Any, processing_class: Any
+) -> BatchRebalanceSampler:
+    world_size = max(1, args.world_size)
+    grad_accum = args.gradient_accumulation_steps
+    # transformers always seeds this sampler with 42; we take data_seed/seed like the other
+    # samplers (the same order at the default seed=42, and a new order when the user asks for one).
+    seed = args.data_seed if args.data_seed is not None else args.seed
+    return BatchRebalanceSampler(
+        lengths=_inferred_lengths(dataset, args, processing_class),
+        effective_batch_size=args.train_batch_size * grad_accum * world_size,
+        dp_size=world_size,
+        grad_accum=grad_accum,
+        seed=seed,
+        rank=args.process_index if args.world_size > 1 else 0,
+        drop_last=args.dataloader_drop_last,
+    )
+
+
+def train_sampler(args: Any, dataset: Any, processing_class: Any = None) -> Sampler[Any] | None:
     """The training sampler for `args.train_sampling_strategy` (None for unsized datasets)."""
     if dataset is None or not has_length(dataset):
         if dataset is not None and args.train_sampling_strategy in (
@@ -293,9 +328,7 @@ def train_sampler(args: Any, dataset: Any, processing_class: Any = None) -> Samp
             model_input_name=_model_input_name(processing_class),
         )
     if strategy == "batch_rebalance":
-        raise NotImplementedError(
-            "train_sampling_strategy='batch_rebalance' is not supported yet; use 'group_by_length' or 'random'."
-        )
+        return _batch_rebalance_sampler(args, dataset, processing_class)
     if strategy == "sequential":
         return SequentialSampler(dataset)
     # accelerate swaps this for a SeedableRandomSampler seeded from `data_seed`/`seed`.
@@ -348,20 +381,40 @@ def build_dataloader(
     dataset: Any,
     batch_size: int,
     collate_fn: Callable[[list[Any]], Any],
-    sampler: Sampler[int] | None,
+    sampler: Sampler[Any] | None,
     is_training: bool,
     worker_init_fn: Callable[..., None] | None = None,
 ) -> DataLoader[Any]:
     """Build a DataLoader the way transformers does and pass it through `accelerator.prepare`."""
     kwargs = dataloader_kwargs(args, batch_size, collate_fn)
     if not isinstance(dataset, IterableDataset):
-        if sampler is not None:
-            kwargs["sampler"] = sampler
-        kwargs["drop_last"] = args.dataloader_drop_last
+        if isinstance(sampler, BatchRebalanceSampler):
+            # A batch sampler: exclusive with `batch_size`, `sampler` and `drop_last`.
+            del kwargs["batch_size"]
+            kwargs["batch_sampler"] = sampler
+        else:
+            if sampler is not None:
+                kwargs["sampler"] = sampler
+            kwargs["drop_last"] = args.dataloader_drop_last
         if is_training and worker_init_fn is not None:
             kwargs["worker_init_fn"] = worker_init_fn
     loader: DataLoader[Any] = DataLoader(dataset, **kwargs)
-    return accelerator.prepare(loader)
+    prepared = accelerator.prepare(loader)
+    if isinstance(sampler, BatchRebalanceSampler):
+        _unshard(prepared, sampler)
+    return prepared
+
+
+def _unshard(loader: Any, sampler: BatchRebalanceSampler) -> None:
+    """Make accelerate's BatchSamplerShard a passthrough around an already rank-aware sampler.
+
+    `BatchRebalanceSampler` yields only this rank's micro-batches; sharding them again across
+    processes would silently drop examples (transformers does the same).
+    """
+    shard = getattr(loader, "batch_sampler", None)
+    if shard is not None and getattr(shard, "batch_sampler", None) is sampler:
+        shard.num_processes = 1
+        shard.process_index = 0
 
 
 # ---------------------------------------------------------------------------------------------
