@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -159,3 +160,55 @@ def test_full_eval_dtype(make_args) -> None:  # type: ignore[no-untyped-def]
 def test_launcher_mixed_precision_is_the_default(make_args, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     assert build_accelerator(make_args()).mixed_precision == "bf16"
+
+
+def _dataloader_config_on(
+    make_args: Callable[..., Any], device: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> Any:
+    """The DataLoaderConfiguration built for args whose device setup reports `device`."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from trainer_dist import accelerator as accelerator_mod
+
+    args = make_args(**{"use_cpu": False, **overrides})
+    real = accelerator_mod.device_setup_of(args)
+    # "npu" is a torch device type only once torch_npu is installed: a stand-in with its `.type`.
+    fake_device: Any = torch.device(device) if device != "npu" else SimpleNamespace(type="npu")
+    faked = dataclasses.replace(real, device=fake_device)
+    monkeypatch.setattr(accelerator_mod, "device_setup_of", lambda _args: faked)
+    return build_accelerator_kwargs(args)["dataloader_config"]
+
+
+@pytest.mark.parametrize("device", ["cuda", "xpu", "npu"])
+def test_pinned_memory_means_non_blocking_copies_on_accelerators(
+    make_args: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, device: str
+) -> None:
+    assert _dataloader_config_on(make_args, device, monkeypatch).non_blocking is True
+
+
+@pytest.mark.parametrize(
+    ("device", "overrides"),
+    [
+        ("cpu", {}),
+        ("mps", {}),
+        ("cuda", {"dataloader_pin_memory": False}),
+        ("cpu", {"use_cpu": True}),
+    ],
+)
+def test_blocking_copies_without_an_accelerator_or_pinned_memory(
+    make_args: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    device: str,
+    overrides: dict[str, Any],
+) -> None:
+    assert _dataloader_config_on(make_args, device, monkeypatch, **overrides).non_blocking is False
+
+
+def test_explicit_non_blocking_is_kept_on_cpu(
+    make_args: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _dataloader_config_on(
+        make_args, "cpu", monkeypatch, accelerator_config={"non_blocking": True}
+    )
+    assert config.non_blocking is True

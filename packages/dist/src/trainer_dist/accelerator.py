@@ -20,11 +20,14 @@ from trainer_dist.precision import (
 )
 
 if TYPE_CHECKING:
+    import torch
     from accelerate import Accelerator
 
 logger = logging.getLogger(__name__)
 
 _DATALOADER_KEYS = ("split_batches", "dispatch_batches", "even_batches", "use_seedable_sampler")
+# Devices whose host-to-device copies from pinned memory can run asynchronously (not CPU/MPS).
+_ASYNC_COPY_DEVICE_TYPES = frozenset({"cuda", "xpu", "npu"})
 
 
 def device_setup_of(args: Any) -> DeviceSetup:
@@ -84,13 +87,28 @@ def _gradient_accumulation_plugin(args: Any, accumulate_in_accelerate: bool) -> 
     return GradientAccumulationPlugin(**kwargs)
 
 
-def _dataloader_configuration(args: Any) -> Any:
+def _non_blocking(args: Any, config: dict[str, Any], device: torch.device) -> bool:
+    """`accelerator_config.non_blocking`, on by default where pinned memory makes copies async.
+
+    transformers defaults to False, and an `AcceleratorConfig` cannot tell an explicit False from
+    that default, so False reads as "not asked for": with `dataloader_pin_memory=True` on a
+    CUDA/XPU/NPU device the batches are copied with `non_blocking=True`. Copies from pinned
+    memory are ordered on the device stream, so results are unchanged; they only overlap with
+    compute. `dataloader_pin_memory=False` keeps blocking copies.
+    """
+    if config["non_blocking"]:
+        return True
+    pinned = bool(getattr(args, "dataloader_pin_memory", True))
+    return pinned and device.type in _ASYNC_COPY_DEVICE_TYPES
+
+
+def _dataloader_configuration(args: Any, device: torch.device) -> Any:
     from accelerate.utils import DataLoaderConfiguration
 
     config = accelerator_config(args)
     dataloader_config = DataLoaderConfiguration(**{key: config[key] for key in _DATALOADER_KEYS})
     dataloader_config.data_seed = getattr(args, "data_seed", None)
-    dataloader_config.non_blocking = bool(config["non_blocking"])
+    dataloader_config.non_blocking = _non_blocking(args, config, device)
     if config["non_blocking"] and not getattr(args, "dataloader_pin_memory", True):
         logger.warning(
             "`non_blocking` is enabled but `dataloader_pin_memory` is not; enable both for speed."
@@ -169,7 +187,7 @@ def build_accelerator_kwargs(
         "gradient_accumulation_plugin": _gradient_accumulation_plugin(
             args, accumulate_in_accelerate
         ),
-        "dataloader_config": _dataloader_configuration(args),
+        "dataloader_config": _dataloader_configuration(args, setup.device),
         "fsdp_plugin": FullyShardedDataParallelPlugin(**fsdp_kwargs) if fsdp_kwargs else None,
         "kwargs_handlers": _kwargs_handlers(args, model),
         "dynamo_plugin": _dynamo_plugin(args),
