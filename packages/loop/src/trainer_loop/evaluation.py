@@ -87,6 +87,40 @@ def _pad_concat(items: list[Any], padding_index: int) -> Any:
     return result
 
 
+def _concat_releasing(parts: list[Any], padding_index: int) -> Any:
+    """`_pad_concat` of CPU arrays that drops each part from `parts` once it is copied.
+
+    `parts` holds the only other reference to each part, and the result's pages are first
+    written (padding included) as the parts are copied: the peak stays near the result plus
+    one part instead of the result plus every part (twice the predictions with full logits).
+    """
+    first = parts[0]
+    if len(parts) == 1 or not all(
+        isinstance(p, np.ndarray)
+        and p.ndim == first.ndim >= 1
+        and p.dtype == first.dtype
+        and p.shape[2:] == first.shape[2:]
+        for p in parts
+    ):
+        return _pad_concat(parts, padding_index)
+    rows = sum(p.shape[0] for p in parts)
+    width = max(p.shape[1] for p in parts) if first.ndim > 1 else 0
+    shape = (rows,) if first.ndim == 1 else (rows, width, *first.shape[2:])
+    result = np.empty(shape, first.dtype)
+    offset = 0
+    for i, part in enumerate(parts):
+        parts[i] = None
+        end = offset + part.shape[0]
+        if part.ndim == 1:
+            result[offset:end] = part
+        else:
+            result[offset:end, : part.shape[1]] = part
+            result[offset:end, part.shape[1] :] = padding_index
+        offset = end
+        del part
+    return result
+
+
 def nested_concat_all(items: Sequence[Any], padding_index: int = -100) -> Any:
     """Concatenate a list of same-structured nested tensors/arrays, padding dim 1 where needed."""
     first = items[0]
@@ -124,6 +158,7 @@ class EvalAccumulator:
         if not self._pending:
             return
         if self.do_concat:
+            # One array per chunk: few large blocks, each returned to the system when released.
             self._arrays.append(
                 nested_numpify(nested_concat_all(self._pending, self.padding_index))
             )
@@ -137,7 +172,13 @@ class EvalAccumulator:
             return None
         if not self.do_concat:
             return self._arrays
-        return nested_concat_all(self._arrays, self.padding_index)
+        arrays, self._arrays = self._arrays, []
+        if all(isinstance(a, np.ndarray) for a in arrays):
+            result = _concat_releasing(arrays, self.padding_index)
+        else:
+            result = nested_concat_all(arrays, self.padding_index)
+        self._arrays = [result]
+        return result
 
 
 # ---------------------------------------------------------------------------------------------
