@@ -182,6 +182,22 @@ def test_jsonl_survives_odd_values(tmp_path: Path) -> None:
     assert math.isnan(row["nan"]) and row["t"] == 2.5 and row["s"] == "text"
 
 
+def test_a_file_logger_missing_a_method_fails_at_instantiation() -> None:
+    from trainer_loop.reporting.files import _FileLogger
+
+    class NoAppend(_FileLogger):
+        extension = "txt"
+
+        def read(self, path: Path) -> list[dict[str, Any]]:
+            return []
+
+        def rewrite(self, path: Path, records: list[dict[str, Any]]) -> None:
+            path.write_text("")
+
+    with pytest.raises(TypeError, match="append"):
+        NoAppend()  # type: ignore[abstract]
+
+
 # ---------------------------------------------------------------- tensorboard
 def _scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

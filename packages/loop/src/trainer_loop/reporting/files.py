@@ -12,6 +12,7 @@ belong to the interrupted run); `evaluate()`/`predict()` outside training only a
 
 from __future__ import annotations
 
+import abc
 import csv
 import json
 import math
@@ -37,8 +38,12 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-class _FileLogger(TrainerCallback):
-    """Shared run-boundary logic; subclasses say how to read, write and append records."""
+class _FileLogger(TrainerCallback, abc.ABC):
+    """Shared run-boundary logic; subclasses say how to read, write and append records.
+
+    An abstract base: a subclass that leaves out `read`, `rewrite` or `append` fails when it
+    is instantiated, not at the first log of a run.
+    """
 
     extension = ""
 
@@ -80,14 +85,17 @@ class _FileLogger(TrainerCallback):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.append(path, _record(state, logs))
 
+    @abc.abstractmethod
     def read(self, path: Path) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """All records in the file at `path`, oldest first."""
 
+    @abc.abstractmethod
     def rewrite(self, path: Path, records: list[dict[str, Any]]) -> None:
-        raise NotImplementedError
+        """Replace the file at `path` with exactly `records`."""
 
+    @abc.abstractmethod
     def append(self, path: Path, record: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Add one record at the end of the file at `path` (creating it if missing)."""
 
 
 def _step(record: dict[str, Any]) -> float:
