@@ -30,12 +30,14 @@ from trainer_loop.checkpointing import (
 )
 from trainer_loop.state import TrainerControl, TrainerState
 
+WIDTH = 2048  # --width: 2048 gives the ~100M model; the harness smoke test uses a tiny one
+
 
 def build_model() -> torch.nn.Module:
     torch.manual_seed(0)
     layers: list[torch.nn.Module] = []
     for _ in range(6):  # 6 x (2048->4096->2048) = 100.7M parameters
-        layers += [torch.nn.Linear(2048, 4096), torch.nn.Linear(4096, 2048)]
+        layers += [torch.nn.Linear(WIDTH, 2 * WIDTH), torch.nn.Linear(2 * WIDTH, WIDTH)]
     return torch.nn.Sequential(*layers)
 
 
@@ -46,7 +48,7 @@ def make_trainer(out: Path) -> transformers.Trainer:
     )
     trainer = transformers.Trainer(model=model, args=args)
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
-    model(torch.randn(2, 2048)).sum().backward()
+    model(torch.randn(2, WIDTH)).sum().backward()
     trainer.optimizer.step()
     trainer.lr_scheduler.step()
     trainer.optimizer.zero_grad(set_to_none=True)
@@ -63,7 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where to write (default: a temp folder)")
+    parser.add_argument("--width", type=int, default=WIDTH, help="layer width (2048: ~100M)")
     cli = parser.parse_args()
+    globals()["WIDTH"] = cli.width
     logging.disable(logging.WARNING)
     root = Path(tempfile.mkdtemp(prefix="ckpt-bench-", dir=cli.dir))
     trainer = make_trainer(root / "theirs")

@@ -137,11 +137,15 @@ def measure_first_step(rounds: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--first-step-rounds", type=int, default=None, help="default: max(3, rounds // 2)"
+    )
     opts = parser.parse_args(argv)
     imports = measure_imports(opts.rounds)
     for key, value in imports.items():
         print(f"[startup/import] {key:45s} {value * 1000:8.1f} ms")
-    first = measure_first_step(max(3, opts.rounds // 2))
+    first_rounds = opts.first_step_rounds or max(3, opts.rounds // 2)
+    first = measure_first_step(first_rounds)
     for key, value in first.items():
         print(f"[startup/first-step] {key:14s} {value:6.2f} s")
     a, t = (
