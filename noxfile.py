@@ -23,7 +23,8 @@ DEFAULT_PYTHON = "3.11"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "import-linter>=2.1", "PyYAML>=6.0"]
 REFERENCE_DEPS = ["transformers>=5.0,<6", "datasets>=3.0", "optuna>=4.0", "peft>=0.13"]
 # mlflow-skinny: the tracking client with its local file store, without the server stack.
-REPORTING_DEPS = ["tensorboard>=2.15", "matplotlib>=3.6", "mlflow-skinny>=2.10"]
+# trackio: local SQLite store, so its test reads every logged scalar back (0.21: bucket_id).
+REPORTING_DEPS = ["tensorboard>=2.15", "matplotlib>=3.6", "mlflow-skinny>=2.10", "trackio>=0.21"]
 BENCH_DEPS = ["transformers>=5.0,<6", "psutil>=5.9"]
 DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "black>=24"]
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import importlib.machinery
+import importlib.util
 import json
 import math
+import os
+import subprocess
 import sys
 import types
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -320,6 +324,276 @@ def test_wandb_callback_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert logged[2] == {**rewrite_logs(EVAL_LOGS), "train/global_step": 10}
     assert logged[3] == {"train/epoch": 1.0, "train/global_step": 15}
     assert summary == {k: v for k, v in FINAL_LOGS.items() if k != "epoch"}
+
+
+def _tracker_args(tmp_path: Path, **extra: Any) -> SimpleNamespace:
+    fields = {
+        "project": "proj",
+        "trackio_space_id": None,
+        "trackio_bucket_id": None,
+        "hub_private_repo": None,
+        **extra,
+    }
+    return _args(tmp_path, **fields)
+
+
+def test_trackio_callback_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _fake(monkeypatch, "trackio")
+    (cls,) = get_reporting_integration_callbacks(["trackio"])
+    assert cls.__name__ == "TrackioCallback"
+    _run(cls(), _tracker_args(tmp_path, run_name="r1"))
+    assert [c[0] for c in fake.calls] == ["init", "log", "log", "log", "log", "finish"]
+    assert fake.calls[0][2] == {
+        "project": "proj",
+        "name": "r1",
+        "space_id": None,
+        "resume": "allow",
+        "private": None,
+        "bucket_id": None,
+        "config": {"lr": 1, "output_dir": str(tmp_path)},
+    }
+    logged = [c[1][0] for c in fake.calls if c[0] == "log"]
+    assert logged[0] == {**rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5}
+    assert logged[1] == {**rewrite_logs(TRAIN_LOGS[1]), "train/global_step": 10}
+    assert logged[2] == {**rewrite_logs(EVAL_LOGS), "train/global_step": 10}
+    # End-of-training numbers stay out of the step history, as in transformers.
+    assert logged[3] == {"train/epoch": 1.0, "train/global_step": 15}
+
+
+def test_trackio_config_merges_model_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _fake(monkeypatch, "trackio", config={})
+    from trainer_loop.reporting.trackio import TrackioCallback
+
+    model = SimpleNamespace(config={"hidden": 4, "lr": 9}, num_parameters=lambda: 42)
+    cb, state = TrackioCallback(), TrainerState(is_world_process_zero=True)
+    cb.on_train_begin(_tracker_args(tmp_path), state, TrainerControl(), model=model)
+    (init,) = fake.calls
+    assert init[2]["config"] == {"hidden": 4, "lr": 1, "output_dir": str(tmp_path)}
+    assert init[2]["project"] == "proj" and init[2]["name"] is None
+    assert fake.config == {"model/num_parameters": 42}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["trackio", "comet_ml"])
+def test_trackers_silent_off_the_main_process(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _fake(monkeypatch, name)
+    (cls,) = get_reporting_integration_callbacks([name])
+    _run(cls(), _tracker_args(tmp_path), rank_zero=False)
+    assert fake.calls == []
+
+
+def _fake_comet(monkeypatch: pytest.MonkeyPatch) -> tuple[_Recorder, list[_Recorder]]:
+    experiments: list[_Recorder] = []
+
+    def start(**kwargs: Any) -> _Recorder:
+        experiment = _Recorder("experiment")
+        experiment.get_key = lambda: "k" * 32  # type: ignore[attr-defined]
+        experiment.calls.append(("start", (), kwargs))
+        experiments.append(experiment)
+        return experiment
+
+    fake = _fake(
+        monkeypatch,
+        "comet_ml",
+        start=start,
+        ExperimentConfig=lambda **k: SimpleNamespace(**k),
+        config=SimpleNamespace(get_config=lambda key: None),
+    )
+    return fake, experiments
+
+
+def test_comet_callback_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, experiments = _fake_comet(monkeypatch)
+    monkeypatch.setenv("COMET_MODE", "offline")
+    monkeypatch.setenv("COMET_PROJECT_NAME", "proj")
+    monkeypatch.setenv("COMET_OFFLINE_DIRECTORY", str(tmp_path / "comet"))
+    monkeypatch.setenv("COMET_LOG_ASSETS", "TRUE")
+    (cls,) = get_reporting_integration_callbacks(["comet_ml"])
+    assert cls.__name__ == "CometCallback"
+    cb, args = cls(), _tracker_args(tmp_path, run_name="r1")
+    fed = _run(cb, args)
+    (experiment,) = experiments
+    names = [c[0] for c in experiment.calls]
+    assert names == ["start", "log_parameters", *["log_metrics"] * 4, "log_asset_folder", "end"]
+    start = experiment.calls[0][2]
+    assert start["experiment_config"] == SimpleNamespace(
+        name="r1", offline_directory=str(tmp_path / "comet")
+    )
+    assert {k: start[k] for k in ("mode", "online", "project_name")} == {
+        "mode": None,
+        "online": False,
+        "project_name": "proj",
+    }
+    assert experiment.calls[1][1:] == (
+        ({"args": {"lr": 1, "output_dir": str(tmp_path)}},),
+        {"nested_support": True},
+    )
+    metrics = [c[1:] for c in experiment.calls if c[0] == "log_metrics"]
+    for (logged, kwargs), logs in zip(metrics, fed, strict=True):
+        logs = dict(logs)
+        step = logs.pop("step")
+        assert logged == (rewrite_logs(logs),)
+        assert kwargs == {"step": step, "epoch": logs["epoch"]}
+    assert experiment.calls[-2][2]["step"] == 15
+    # evaluate() after train(): appended to the same experiment, not a new one.
+    cb.on_log(args, TrainerState(global_step=15, epoch=1.0), TrainerControl(), logs=EVAL_LOGS)
+    assert experiments[1].calls[0][2]["mode"] == "get"
+    assert experiments[1].calls[0][2]["experiment_key"] == "k" * 32
+    assert [c[0] for c in experiments[1].calls] == ["start", "log_metrics"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "search", "expected"),
+    [("create", False, "create"), ("get_or_create", True, "create"), (None, True, "create")],
+)
+def test_comet_modes(
+    mode: str | None, search: bool, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, experiments = _fake_comet(monkeypatch)
+    if mode is None:
+        monkeypatch.delenv("COMET_MODE", raising=False)
+    else:
+        monkeypatch.setenv("COMET_MODE", mode)
+    from trainer_loop.reporting.comet import CometCallback
+
+    state = TrainerState(is_world_process_zero=True, is_hyper_param_search=search)
+    state.trial_name, state.trial_params = "t0", {"lr": 0.1}
+    CometCallback().on_train_begin(_tracker_args(tmp_path), state, TrainerControl())
+    (experiment,) = experiments
+    assert experiment.calls[0][2]["mode"] == expected
+    if search:
+        assert experiment.calls[-1] == (
+            "log_optimization",
+            (),
+            {"optimization_id": "t0", "parameters": {"lr": 0.1}},
+        )
+
+
+def test_comet_bad_mode_disables_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, experiments = _fake_comet(monkeypatch)
+    monkeypatch.setenv("COMET_MODE", "bogus")
+    from trainer_loop.reporting.comet import CometCallback
+
+    with caplog.at_level("WARNING"):
+        _run(CometCallback(), _tracker_args(tmp_path))
+    assert experiments == [] and "Invalid COMET_MODE" in caplog.text
+
+
+def test_comet_too_old_names_the_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_comet(monkeypatch)
+    from trainer_loop.reporting import comet
+
+    monkeypatch.setattr(comet.importlib.metadata, "version", lambda name: "3.40.1")
+    with pytest.raises(RuntimeError, match=r"comet_ml>=3\.43\.2"):
+        comet.CometCallback()
+
+
+def test_report_to_all_needs_a_comet_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_comet(monkeypatch)
+    monkeypatch.delenv("COMET_API_KEY", raising=False)
+    assert "comet_ml" not in resolve_report_to("all")
+    monkeypatch.setenv("COMET_API_KEY", "key")
+    assert "comet_ml" in resolve_report_to("all")
+
+
+def test_trackio_for_real_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("trackio") is None:
+        pytest.skip("trackio is not installed")
+    # trackio reads TRACKIO_DIR when imported: import a fresh copy that sees tmp_path.
+    monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
+    for var in ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL", "TRACKIO_BUCKET_ID", "SYSTEM"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in [m for m in sys.modules if m == "trackio" or m.startswith("trackio.")]:
+        monkeypatch.delitem(sys.modules, name)
+    from trackio.api import Api
+    from trackio.sqlite_storage import SQLiteStorage
+
+    from trainer_loop.reporting.trackio import TrackioCallback
+
+    _run(TrackioCallback(), _tracker_args(tmp_path, run_name="r1"))
+    rows = SQLiteStorage.get_logs("proj", "r1")
+    logged = [{k: v for k, v in row.items() if k not in ("timestamp", "step")} for row in rows]
+    assert logged == [
+        {**rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5},
+        {**rewrite_logs(TRAIN_LOGS[1]), "train/global_step": 10},
+        {**rewrite_logs(EVAL_LOGS), "train/global_step": 10},
+        {"train/epoch": 1.0, "train/global_step": 15},
+    ]
+    (run,) = Api().runs("proj")
+    assert run.config is not None
+    assert {"lr": 1, "output_dir": str(tmp_path)}.items() <= run.config.items()
+
+
+_COMET_SCRIPT = """
+import json, sys
+from types import SimpleNamespace
+from trainer_loop.reporting.comet import CometCallback
+from trainer_loop.state import TrainerControl, TrainerState
+
+fed, out = json.loads(sys.argv[1]), sys.argv[2]
+args = SimpleNamespace(run_name="r1", output_dir=out, to_dict=lambda: {"lr": 1, "output_dir": out})
+cb, state, control = CometCallback(), TrainerState(is_world_process_zero=True), TrainerControl()
+cb.on_train_begin(args, state, control)
+for logs in fed:
+    state.global_step, state.epoch = logs.pop("step"), logs["epoch"]
+    cb.on_log(args, state, control, logs=logs)
+cb.on_train_end(args, state, control)
+"""
+
+
+def test_comet_offline_for_real_when_installed(tmp_path: Path) -> None:
+    if importlib.util.find_spec("comet_ml") is None:
+        pytest.skip("comet_ml is not installed")
+    fed = _run(JSONLCallback(), _args(tmp_path / "fed"))  # the logs and steps _run feeds
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMET_")}
+    # Offline, no user config, nothing that reaches out (host/git lookups, error reports);
+    # the server URL points at a closed local port in case anything still tries.
+    env.update(
+        HOME=str(tmp_path),
+        COMET_MODE="offline",
+        COMET_OFFLINE_DIRECTORY=str(tmp_path / "comet"),
+        COMET_URL_OVERRIDE="http://127.0.0.1:9/clientlib/",
+        COMET_ERROR_TRACKING_ENABLE="false",
+        COMET_DISABLE_AUTO_LOGGING="1",
+        COMET_AUTO_LOG_ENV_HOST="false",
+        COMET_AUTO_LOG_ENV_DETAILS="false",
+        COMET_AUTO_LOG_GIT_METADATA="false",
+        COMET_AUTO_LOG_GIT_PATCH="false",
+    )
+    # A fresh process: comet_ml reads its settings when first imported.
+    subprocess.run(
+        [sys.executable, "-c", _COMET_SCRIPT, json.dumps(fed), str(tmp_path)],
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    (archive,) = (tmp_path / "comet").glob("*.zip")
+    with zipfile.ZipFile(archive) as zf:
+        messages = [json.loads(line) for line in zf.read("messages.json").splitlines()]
+    metrics = [m["payload"]["metric"] for m in messages if m["type"] == "metric_msg"]
+    logged = [
+        (m["metricName"], m["metricValue"], m["step"], m["epoch"])
+        for m in metrics
+        if m["metricName"].startswith(("train/", "eval/"))
+    ]
+    expected = [
+        (key, value, logs["step"], logs["epoch"])
+        for logs in fed
+        for key, value in rewrite_logs({k: v for k, v in logs.items() if k != "step"}).items()
+    ]
+    assert sorted(logged) == sorted(expected)
+    params = {
+        m["payload"]["param"]["paramName"]: m["payload"]["param"]["paramValue"]
+        for m in messages
+        if m["type"] == "parameter_msg"
+    }
+    assert params["args|lr"] == 1 and params["args|output_dir"] == str(tmp_path)
 
 
 # ---------------------------------------------------------------- throughput

@@ -1,7 +1,7 @@
 """Reporting: `report_to` resolution and the logging callbacks (files, TensorBoard, trackers).
 
-Tracker modules (`tensorboard`, `mlflow`, `wandb`) are imported only when their callback is
-requested, so importing this package needs none of those packages.
+Tracker modules (`tensorboard`, `mlflow`, `wandb`, `trackio`, `comet`) are imported only when
+their callback is requested, so importing this package needs none of those packages.
 """
 
 from trainer_loop.reporting.common import default_logdir, rewrite_logs
@@ -36,11 +36,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # TensorBoardCallback, MLflowCallback, WandbCallback without importing them eagerly.
+    # The tracker callbacks without importing their modules (and packages) eagerly.
     lazy = {
         "TensorBoardCallback": "tensorboard",
         "MLflowCallback": "mlflow",
         "WandbCallback": "wandb",
+        "TrackioCallback": "trackio",
+        "CometCallback": "comet",
     }
     if name in lazy:
         import importlib

@@ -1,7 +1,7 @@
 """`report_to` names -> callback classes, as transformers' `get_reporting_integration_callbacks`.
 
-Built in: `tensorboard`, `mlflow`, `wandb`, plus two of our own, `jsonl` and `csv`
-(files in `output_dir`). The other transformers names are accepted: requested while their
+Built in: `tensorboard`, `mlflow`, `wandb`, `trackio`, `comet_ml`, plus two of our own,
+`jsonl` and `csv` (files in `output_dir`). The other transformers names are accepted: requested while their
 package is missing, they fail at Trainer init with an error naming the package; installed,
 they log a warning that trainer has no integration for them and do nothing (so
 `report_to="all"` never breaks a run). An unknown name raises ValueError.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +30,7 @@ logger = logging.getLogger(__name__)
 # integration -> (module to import, pip distribution) for the ones without a callback here.
 _UNSUPPORTED: dict[str, tuple[str, str]] = {
     "azure_ml": ("azureml.core", "azureml-core"),
-    "comet_ml": ("comet_ml", "comet-ml"),
     "neptune": ("neptune", "neptune"),
-    "trackio": ("trackio", "trackio"),
     "codecarbon": ("codecarbon", "codecarbon"),
     "clearml": ("clearml", "clearml"),
     "dagshub": ("dagshub", "dagshub"),
@@ -51,7 +50,8 @@ def _unsupported_callback(integration: str) -> type[TrainerCallback]:
                 raise missing_package_error(integration, module, pip_name)
             logger.warning(
                 f"report_to contains {integration!r}: trainer has no {integration} integration, so "
-                "nothing is sent there. Use 'tensorboard', 'mlflow', 'wandb', 'jsonl' or 'csv'."
+                "nothing is sent there. Use 'tensorboard', 'mlflow', 'wandb', 'trackio', 'comet_ml', "
+                "'jsonl' or 'csv'."
             )
 
     _Unsupported.__name__ = _Unsupported.__qualname__ = f"Unsupported{integration.title()}Callback"
@@ -65,11 +65,11 @@ def _lazy(module: str, name: str) -> Callable[[], type[TrainerCallback]]:
 
 _LOADERS: dict[str, Callable[[], type[TrainerCallback]]] = {
     "azure_ml": lambda: _unsupported_callback("azure_ml"),
-    "comet_ml": lambda: _unsupported_callback("comet_ml"),
+    "comet_ml": _lazy("comet", "CometCallback"),
     "mlflow": _lazy("mlflow", "MLflowCallback"),
     "neptune": lambda: _unsupported_callback("neptune"),
     "tensorboard": _lazy("tensorboard", "TensorBoardCallback"),
-    "trackio": lambda: _unsupported_callback("trackio"),
+    "trackio": _lazy("trackio", "TrackioCallback"),
     "wandb": _lazy("wandb", "WandbCallback"),
     "codecarbon": lambda: _unsupported_callback("codecarbon"),
     "clearml": lambda: _unsupported_callback("clearml"),
@@ -91,7 +91,25 @@ def get_available_reporting_integrations() -> list[str]:
     """What `report_to="all"` means: the installed integrations, in transformers' order."""
     from trainer_args.integrations import available_reporting_integrations
 
-    return available_reporting_integrations()
+    names = available_reporting_integrations()
+    if "comet_ml" in names and not _comet_configured():
+        # As transformers: without an API key "all" leaves Comet out rather than fail online.
+        logger.warning(
+            "comet_ml is installed but the Comet API Key is not configured, so report_to='all' "
+            "leaves it out. Set `COMET_API_KEY`, or ask for report_to='comet_ml' explicitly."
+        )
+        names.remove("comet_ml")
+    return names
+
+
+def _comet_configured() -> bool:
+    if os.getenv("COMET_API_KEY"):
+        return True
+    try:  # the key may also sit in Comet's config files, which only comet_ml reads
+        comet_ml: Any = importlib.import_module("comet_ml")
+        return comet_ml.config.get_config("comet.api_key") is not None
+    except Exception:  # a broken comet_ml install: leave it out of "all"
+        return False
 
 
 def resolve_report_to(report_to: Any) -> list[str]:
