@@ -28,9 +28,9 @@ class Recorder(transformers.TrainerCallback):  # type: ignore[misc]
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
         timings = ("_runtime", "_per_second")
-        self.events.append(
-            ("log", state.global_step, sorted(k for k in logs if not k.endswith(timings)))
-        )
+        # `throughput_*`: our extension, added to the on_log payload of training logs only.
+        keys = [k for k in logs if not k.endswith(timings) and not k.startswith("throughput_")]
+        self.events.append(("log", state.global_step, sorted(keys)))
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.events.append(("evaluate", state.global_step))

@@ -290,6 +290,10 @@ class Trainer:
         self._parameters_cache: tuple[nn.Module, list[nn.Parameter]] | None = None
         self.current_gradient_accumulation_steps = self.args.gradient_accumulation_steps
         self.neftune_hook_handle: Any = None
+        # Throughput of training logs (`throughput_logging`): the run's counter, and the keys
+        # the next `log` adds to its `on_log` payload.
+        self._throughput: Any = None
+        self._log_extras: dict[str, float] | None = None
 
     def _validate_args(self) -> None:
         args = self.args
@@ -1053,7 +1057,10 @@ class Trainer:
     # ---- logging and metrics --------------------------------------------------------------------
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add `epoch` (and token counts), append to `log_history` with `step`, fire `on_log`."""
+        """Add `epoch` (and token counts), append to `log_history` with `step`, fire `on_log`.
+
+        A training log also gets `throughput_*` keys, in the `on_log` payload only.
+        """
         if self.state.epoch is not None:
             logs["epoch"] = self.state.epoch
         if self.args.include_num_input_tokens_seen not in ("no", False, None):
@@ -1062,6 +1069,12 @@ class Trainer:
                 tokens = self.state.num_input_tokens_seen - self._initial_num_input_tokens_seen
                 logs.update(speed_metrics("train", start_time, num_tokens=tokens))
         self.state.log_history.append({**logs, "step": self.state.global_step})
+        extras, self._log_extras = self._log_extras, None
+        if extras:
+            # Training logs' `throughput_*` keys: after the history entry was taken, so the
+            # callbacks (progress, JSONL/CSV, trackers) see them and `log_history` stays as
+            # transformers writes it.
+            logs.update(extras)
         self.control = self.callback_handler.on_log(self.args, self.state, self.control, logs)
 
     def store_flos(self) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from trainer_loop.data import has_length
+from trainer_loop.throughput_logging import TrainingThroughput
 
 if TYPE_CHECKING:
     from trainer_loop.trainer import Trainer
@@ -307,6 +308,8 @@ def inner_training_loop(
     trainer.control = trainer.callback_handler.on_train_begin(args, trainer.state, trainer.control)
     if args.eval_on_start:
         trainer._evaluate(trial, ignore_keys_for_eval, skip_scheduler=True)
+    # Counted from here: the first interval does not include the evaluation on start.
+    trainer._throughput = TrainingThroughput(trainer)
 
     for epoch in range(epochs_trained, num_train_epochs):
         trainer.control = trainer.callback_handler.on_epoch_begin(
@@ -556,6 +559,7 @@ def run_epoch(
     track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
     plateau = _is_plateau(trainer.lr_scheduler)
     device = args.device
+    throughput = trainer._throughput
 
     for update_step in range(num_update_steps_trained, num_update_steps_per_epoch):
         num_batches = ga if update_step != num_update_steps_per_epoch - 1 else remainder
@@ -587,6 +591,8 @@ def run_epoch(
             trainer.current_flos += float(trainer.floating_point_ops(inputs))
             if track_tokens:
                 trainer._track_num_input_tokens(inputs)
+            if throughput is not None:
+                throughput.count(inputs)  # shapes only: a few integer additions
 
             if do_sync_step:
                 grad_norm, learning_rate = _optimizer_step(trainer, model, params, plateau)
@@ -697,17 +703,26 @@ def maybe_log_save_evaluate(
         trainer._total_loss_scalar += tr_loss_scalar
         trainer._globalstep_last_logged = state.global_step
         trainer.store_flos()
+        # After the loss was read (the device is done): `Trainer.log` adds these to the
+        # `on_log` payload only, never to `log_history` (which stays as transformers writes it).
+        throughput = trainer._throughput
+        trainer._log_extras = throughput.log_metrics() if throughput is not None else None
         trainer.log(logs, start_time)
 
-    if trainer.control.should_evaluate:
+    evaluating = trainer.control.should_evaluate  # the handler clears it in on_evaluate
+    paused = time.perf_counter() if evaluating or trainer.control.should_save else 0.0
+    if evaluating:
         metrics = trainer._evaluate(trial, ignore_keys_for_eval)
         is_new_best = trainer._determine_best_metric(metrics=metrics, trial=trial)
         if trainer.args.save_strategy == "best":
             trainer.control.should_save = is_new_best
 
-    if trainer.control.should_save:
+    saving = trainer.control.should_save
+    if saving:
         trainer._save_checkpoint(model, trial)
         trainer.control = trainer.callback_handler.on_save(trainer.args, state, trainer.control)
+    if trainer._throughput is not None and (evaluating or saving):
+        trainer._throughput.exclude(time.perf_counter() - paused)  # not training time
 
 
 def _metric_key(args: Any) -> str:
