@@ -115,3 +115,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    from trainer_dist.collectives import shutdown_process_group
+
+    shutdown_process_group()

@@ -61,3 +61,12 @@ def test_nested_numpify() -> None:
     assert out["x"][0].dtype == np.float32
     assert isinstance(out["x"][1][0], np.ndarray)
     assert out["y"] == 3
+
+
+def test_shutdown_process_group_is_a_no_op_in_one_process() -> None:
+    import torch.distributed as dist
+
+    from trainer_dist.collectives import shutdown_process_group
+
+    shutdown_process_group()
+    assert not dist.is_initialized()

@@ -92,3 +92,6 @@ def main(out: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    from trainer_dist.collectives import shutdown_process_group
+
+    shutdown_process_group()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         make_gather_function,
         pad_across_processes,
         reduce,
+        shutdown_process_group,
     )
     from trainer_dist.devices import DeviceSetup, reset_accelerate_state, setup_devices
     from trainer_dist.errors import UnsupportedSetupError
@@ -64,6 +65,7 @@ _EXPORTS = {
         "make_gather_function",
         "pad_across_processes",
         "reduce",
+        "shutdown_process_group",
     ],
     "devices": ["DeviceSetup", "reset_accelerate_state", "setup_devices"],
     "errors": ["UnsupportedSetupError"],
@@ -119,6 +121,7 @@ __all__ = [
     "set_seed",
     "setup_devices",
     "should_reduce_batch_size",
+    "shutdown_process_group",
     "validate_distributed_args",
 ]
 

@@ -95,3 +95,17 @@ def nested_numpify(data: Any) -> Any:
             tensor = tensor.float()
         return tensor.numpy()
     return data
+
+
+def shutdown_process_group() -> None:
+    """Wait for every process, then tear the process group down: the end of a launched job.
+
+    Left to interpreter exit, gloo's connection threads can abort a process whose peer has
+    already exited ("terminate called without an active exception", exit code -6).
+    A no-op in a single process.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -128,6 +128,9 @@ def _train(job_file: Path, overrides: list[str]) -> int:
         raise _Failure(str(error), USAGE_ERROR) from None
     if result.is_main_process:
         print(f"model, metrics and trainer state saved in {result.output_dir}")
+    from trainer_dist.collectives import shutdown_process_group
+
+    shutdown_process_group()
     return 0
 
 
