@@ -102,7 +102,6 @@ def test_launched_processes_without_an_accelerator_run_on_the_cpu(
 ) -> None:
     """torchrun on a CPU-only machine without --use_cpu still forms one CPU job."""
     from trainer_args import TrainingArguments
-
     from trainer_dist import devices
 
     monkeypatch.setenv("WORLD_SIZE", "2")
