@@ -16,8 +16,8 @@ import logging
 import os
 from typing import Any
 
-from trainer_loop.callbacks.base import TrainerCallback
 from trainer_loop.reporting.common import is_installed, missing_package_error, rewrite_logs
+from trainer_loop.reporting.trackers import PredictionTracker
 from trainer_loop.state import TrainerControl, TrainerState
 
 __all__ = ["MIN_COMET_VERSION", "CometCallback", "start_options"]
@@ -62,7 +62,7 @@ def start_options(state: TrainerState) -> dict[str, Any] | None:
     return {"mode": mode, "online": online, "project_name": os.getenv("COMET_PROJECT_NAME")}
 
 
-class CometCallback(TrainerCallback):
+class CometCallback(PredictionTracker):
     """Logs the arguments as nested parameters and rewritten metrics at `step`/`epoch`."""
 
     def __init__(self) -> None:
@@ -74,8 +74,8 @@ class CometCallback(TrainerCallback):
                 f"report_to='comet_ml' needs comet_ml>={wanted}. "
                 f"Upgrade it with `pip install 'comet-ml>={wanted}'`."
             )
+        super().__init__()
         self._comet: Any = importlib.import_module("comet_ml")
-        self._initialized = False
         self._log_assets = False
         self._experiment: Any = None
         # Set once training ends the experiment, so later evaluate()/predict() append to it.
@@ -107,35 +107,15 @@ class CometCallback(TrainerCallback):
                 optimization_id=state.trial_name, parameters=state.trial_params
             )
 
-    def on_train_begin(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        model: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, model)
+    def _log(self, logs: dict[str, Any], state: TrainerState) -> None:
+        # No experiment when COMET_MODE turned logging off.
+        if self._experiment is not None:
+            self._experiment.log_metrics(
+                rewrite_logs(logs), step=state.global_step, epoch=state.epoch
+            )
 
-    def _log_metrics(self, metrics: dict[str, Any], state: TrainerState) -> None:
-        self._experiment.log_metrics(
-            rewrite_logs(metrics), step=state.global_step, epoch=state.epoch
-        )
-
-    def on_log(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        model: Any = None,
-        logs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, model)
-        if state.is_world_process_zero and self._experiment is not None and logs is not None:
-            self._log_metrics(logs, state)
+    def _log_prediction(self, metrics: dict[str, Any], state: TrainerState) -> None:
+        self._log(metrics, state)
 
     def on_train_end(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -153,19 +133,6 @@ class CometCallback(TrainerCallback):
         self._ended_key = None if state.is_hyper_param_search else experiment.get_key()
         self._experiment = None
         self._initialized = False
-
-    def on_predict(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        metrics: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, kwargs.get("model"))
-        if state.is_world_process_zero and self._experiment is not None and metrics:
-            self._log_metrics(metrics, state)
 
 
 def _parameters(args: Any, model: Any) -> dict[str, Any]:

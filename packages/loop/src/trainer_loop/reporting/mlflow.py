@@ -14,8 +14,8 @@ import os
 import re
 from typing import Any
 
-from trainer_loop.callbacks.base import TrainerCallback
 from trainer_loop.reporting.common import is_installed, missing_package_error, numeric_value
+from trainer_loop.reporting.trackers import Tracker
 from trainer_loop.state import TrainerControl, TrainerState
 
 __all__ = ["MLflowCallback"]
@@ -64,14 +64,14 @@ def _run_params(args: Any, model: Any) -> dict[str, Any]:
     return params
 
 
-class MLflowCallback(TrainerCallback):
+class MLflowCallback(Tracker):
     """Logs the arguments as params and numeric logs as metrics at `step=global_step`."""
 
     def __init__(self) -> None:
         if _env_flag("DISABLE_MLFLOW_INTEGRATION") or not is_installed("mlflow"):
             raise missing_package_error("mlflow", "mlflow")
+        super().__init__()
         self._ml_flow: Any = importlib.import_module("mlflow")
-        self._initialized = False
         self._auto_end_run = False
         self._log_artifacts = False
 
@@ -99,30 +99,7 @@ class MLflowCallback(TrainerCallback):
         if tags:
             mlflow.set_tags(json.loads(tags))
 
-    def on_train_begin(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        model: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, model)
-
-    def on_log(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        logs: dict[str, Any] | None = None,
-        model: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, model)
-        if not state.is_world_process_zero or logs is None:
-            return
+    def _log(self, logs: dict[str, Any], state: TrainerState) -> None:
         metrics: dict[str, float] = {}
         for key, value in logs.items():
             number = numeric_value(value)

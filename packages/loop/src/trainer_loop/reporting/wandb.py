@@ -13,22 +13,18 @@ import logging
 import os
 from typing import Any
 
-from trainer_loop.callbacks.base import TrainerCallback
 from trainer_loop.reporting.common import is_installed, missing_package_error, rewrite_logs
+from trainer_loop.reporting.trackers import (
+    SUMMARY_KEYS,
+    PredictionTracker,
+    model_and_args_config,
+    step_history,
+)
 from trainer_loop.state import TrainerControl, TrainerState
 
 __all__ = ["WandbCallback"]
 
 logger = logging.getLogger(__name__)
-
-# End-of-training numbers go to the run summary, not to the step-indexed history.
-SUMMARY_KEYS = (
-    "train_runtime",
-    "train_samples_per_second",
-    "train_steps_per_second",
-    "train_loss",
-    "total_flos",
-)
 
 
 def _log_model_mode() -> str:
@@ -44,26 +40,22 @@ def _log_model_mode() -> str:
     return mode
 
 
-class WandbCallback(TrainerCallback):
+class WandbCallback(PredictionTracker):
     """Logs rewritten metrics (`train/loss`, `eval/loss`, ...) against `train/global_step`."""
 
     def __init__(self) -> None:
         if not is_installed("wandb"):
             raise missing_package_error("wandb", "wandb")
+        super().__init__()
         self._wandb: Any = importlib.import_module("wandb")
-        self._initialized = False
         self._log_model = _log_model_mode()
 
-    def setup(self, args: Any, state: TrainerState, model: Any, **kwargs: Any) -> None:
+    def setup(self, args: Any, state: TrainerState, model: Any) -> None:
         self._initialized = True
         if not state.is_world_process_zero:
             return
         wandb = self._wandb
-        config = dict(args.to_dict())
-        model_config = getattr(model, "config", None)
-        if model_config is not None:
-            model_dict = model_config if isinstance(model_config, dict) else model_config.to_dict()
-            config = {**model_dict, **config}
+        config = model_and_args_config(args, model)
         init_args: dict[str, Any] = {}
         if state.trial_name is not None:
             init_args = {"name": state.trial_name, "group": args.run_name or args.output_dir}
@@ -92,27 +84,14 @@ class WandbCallback(TrainerCallback):
             self._wandb.finish()
             self._initialized = False
             args.run_name = None
-        if not self._initialized:
-            self.setup(args, state, model)
+        self._ensure_setup(args, state, model)
 
-    def on_log(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        model: Any = None,
-        logs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, model)
-        if not state.is_world_process_zero or logs is None:
-            return
+    def _log(self, logs: dict[str, Any], state: TrainerState) -> None:
+        # The end-of-training numbers go to the run summary instead of the history.
         for key in SUMMARY_KEYS:
             if key in logs:
                 self._wandb.run.summary[key] = logs[key]
-        history = rewrite_logs({k: v for k, v in logs.items() if k not in SUMMARY_KEYS})
-        self._wandb.log({**history, "train/global_step": state.global_step})
+        self._wandb.log(step_history(logs, state))
 
     def on_save(
         self, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -133,15 +112,5 @@ class WandbCallback(TrainerCallback):
         aliases = [f"epoch_{round(state.epoch, 2)}", f"checkpoint_global_step_{state.global_step}"]
         self._wandb.log_artifact(artifact, aliases=aliases)
 
-    def on_predict(
-        self,
-        args: Any,
-        state: TrainerState,
-        control: TrainerControl,
-        metrics: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self._initialized:
-            self.setup(args, state, kwargs.get("model"))
-        if state.is_world_process_zero and metrics:
-            self._wandb.log(rewrite_logs(metrics))
+    def _log_prediction(self, metrics: dict[str, Any], state: TrainerState) -> None:
+        self._wandb.log(rewrite_logs(metrics))
