@@ -506,9 +506,14 @@ class _LossAccumulator:
             )
         if self.filter:
             steps = 1 + trainer.state.global_step - trainer._globalstep_last_logged
-            # `x - x == 0` is `isfinite(x)` in two ops instead of four (inf - inf and NaN give NaN).
-            finite = (step_loss - step_loss) == 0
-            step_loss = torch.where(finite, step_loss, tr_loss / steps)
+            if step_loss.device.type == "cpu" and step_loss.numel() == 1:
+                # Reading a CPU value synchronises nothing: one op per step instead of five.
+                if not math.isfinite(step_loss.item()):
+                    step_loss = tr_loss / steps
+            else:
+                # `x - x == 0` is `isfinite(x)` in two ops instead of four (inf - inf, NaN give NaN).
+                finite = (step_loss - step_loss) == 0
+                step_loss = torch.where(finite, step_loss, tr_loss / steps)
         tr_loss += step_loss
 
 
