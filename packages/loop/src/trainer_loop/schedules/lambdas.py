@@ -12,10 +12,6 @@ from __future__ import annotations
 import math
 
 
-def _linear_warmup(current_step: int, num_warmup_steps: int) -> float:
-    return float(current_step) / float(max(1, num_warmup_steps))
-
-
 class ConstantLambda:
     """Multiplier 1: the optimizer's learning rate, unchanged."""
 
@@ -23,33 +19,56 @@ class ConstantLambda:
         return 1
 
 
-class ConstantWithWarmupLambda:
-    """Linear warmup from 0, then 1."""
+class _LinearWarmup:
+    """Linear warmup from 0 over `num_warmup_steps`, then `_after_warmup`.
+
+    Most transformers schedules open with this same warmup; the subclasses hold only
+    what follows it.
+    """
 
     def __init__(self, num_warmup_steps: int) -> None:
         self.num_warmup_steps = num_warmup_steps
 
     def __call__(self, current_step: int) -> float:
         if current_step < self.num_warmup_steps:
-            return float(current_step) / float(max(1.0, self.num_warmup_steps))
+            return float(current_step) / float(max(1, self.num_warmup_steps))
+        return self._after_warmup(current_step)
+
+    def _after_warmup(self, current_step: int) -> float:
+        raise NotImplementedError
+
+
+class _WarmupThenDecay(_LinearWarmup):
+    """A linear warmup, then a decay that ends at `num_training_steps`."""
+
+    def __init__(self, num_warmup_steps: int, num_training_steps: int) -> None:
+        super().__init__(num_warmup_steps)
+        self.num_training_steps = num_training_steps
+
+    def _progress(self, current_step: int) -> float:
+        """The fraction of the decay phase done, 0 at the end of warmup."""
+        warmup, total = self.num_warmup_steps, self.num_training_steps
+        return float(current_step - warmup) / float(max(1, total - warmup))
+
+
+class ConstantWithWarmupLambda(_LinearWarmup):
+    """Linear warmup from 0, then 1."""
+
+    # transformers divides by `max(1.0, warmup)` here, by `max(1, warmup)` elsewhere:
+    # both are the same float for every warmup, so the shared warmup serves.
+    def _after_warmup(self, current_step: int) -> float:
         return 1.0
 
 
-class LinearWithWarmupLambda:
+class LinearWithWarmupLambda(_WarmupThenDecay):
     """Linear warmup from 0, then linear decay to 0 at `num_training_steps`."""
 
-    def __init__(self, num_warmup_steps: int, num_training_steps: int) -> None:
-        self.num_warmup_steps = num_warmup_steps
-        self.num_training_steps = num_training_steps
-
-    def __call__(self, current_step: int) -> float:
+    def _after_warmup(self, current_step: int) -> float:
         warmup, total = self.num_warmup_steps, self.num_training_steps
-        if current_step < warmup:
-            return _linear_warmup(current_step, warmup)
         return max(0.0, float(total - current_step) / float(max(1, total - warmup)))
 
 
-class CosineWithWarmupLambda:
+class CosineWithWarmupLambda(_WarmupThenDecay):
     """Linear warmup, then cosine from 1 down to `min_lr_rate` over `num_cycles` waves.
 
     The plain `cosine` schedule is this with `min_lr_rate=0.0` (as in transformers,
@@ -63,34 +82,26 @@ class CosineWithWarmupLambda:
         num_cycles: float,
         min_lr_rate: float = 0.0,
     ) -> None:
-        self.num_warmup_steps = num_warmup_steps
-        self.num_training_steps = num_training_steps
+        super().__init__(num_warmup_steps, num_training_steps)
         self.num_cycles = num_cycles
         self.min_lr_rate = min_lr_rate
 
-    def __call__(self, current_step: int) -> float:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
-        if current_step < warmup:
-            return _linear_warmup(current_step, warmup)
-        progress = float(current_step - warmup) / float(max(1, total - warmup))
+    def _after_warmup(self, current_step: int) -> float:
+        progress = self._progress(current_step)
         factor = 0.5 * (1.0 + math.cos(math.pi * float(self.num_cycles) * 2.0 * progress))
         factor = factor * (1 - self.min_lr_rate) + self.min_lr_rate
         return max(0, factor)
 
 
-class CosineWithHardRestartsLambda:
+class CosineWithHardRestartsLambda(_WarmupThenDecay):
     """Linear warmup, then `num_cycles` cosine decays to 0, each restarting at 1."""
 
     def __init__(self, num_warmup_steps: int, num_training_steps: int, num_cycles: int) -> None:
-        self.num_warmup_steps = num_warmup_steps
-        self.num_training_steps = num_training_steps
+        super().__init__(num_warmup_steps, num_training_steps)
         self.num_cycles = num_cycles
 
-    def __call__(self, current_step: int) -> float:
-        warmup, total = self.num_warmup_steps, self.num_training_steps
-        if current_step < warmup:
-            return _linear_warmup(current_step, warmup)
-        progress = float(current_step - warmup) / float(max(1, total - warmup))
+    def _after_warmup(self, current_step: int) -> float:
+        progress = self._progress(current_step)
         if progress >= 1.0:
             return 0.0
         return max(
@@ -98,7 +109,7 @@ class CosineWithHardRestartsLambda:
         )
 
 
-class PolynomialDecayLambda:
+class PolynomialDecayLambda(_WarmupThenDecay):
     """Linear warmup, then polynomial decay from `lr_init` to `lr_end`, then `lr_end`.
 
     `LambdaLR` multiplies by the initial lr, so the target lr is divided by `lr_init`.
@@ -112,16 +123,13 @@ class PolynomialDecayLambda:
         power: float,
         lr_init: float,
     ) -> None:
-        self.num_warmup_steps = num_warmup_steps
-        self.num_training_steps = num_training_steps
+        super().__init__(num_warmup_steps, num_training_steps)
         self.lr_end = lr_end
         self.power = power
         self.lr_init = lr_init
 
-    def __call__(self, current_step: int) -> float:
+    def _after_warmup(self, current_step: int) -> float:
         warmup, total = self.num_warmup_steps, self.num_training_steps
-        if current_step < warmup:
-            return _linear_warmup(current_step, warmup)
         if current_step > total:
             return self.lr_end / self.lr_init
         lr_range = self.lr_init - self.lr_end
@@ -131,16 +139,14 @@ class PolynomialDecayLambda:
         return decay / self.lr_init
 
 
-class InverseSqrtLambda:
+class InverseSqrtLambda(_LinearWarmup):
     """Linear warmup, then `1 / sqrt((step + timescale - warmup) / timescale)`."""
 
     def __init__(self, num_warmup_steps: int, timescale: int) -> None:
-        self.num_warmup_steps = num_warmup_steps
+        super().__init__(num_warmup_steps)
         self.timescale = timescale
 
-    def __call__(self, current_step: int) -> float:
-        if current_step < self.num_warmup_steps:
-            return _linear_warmup(current_step, self.num_warmup_steps)
+    def _after_warmup(self, current_step: int) -> float:
         shift = self.timescale - self.num_warmup_steps
         return 1.0 / math.sqrt((current_step + shift) / self.timescale)
 
