@@ -12,6 +12,15 @@ from __future__ import annotations
 import math
 
 
+def _cosine_to_min(progress: float, num_cycles: float, min_lr_rate: float) -> float:
+    """Cosine from 1 at `progress` 0, scaled into [`min_lr_rate`, 1], never below 0."""
+    # `float(num_cycles)` as transformers' cosine; the min-lr warmup variant multiplies the
+    # bare value, which gives the same float for an int or a float.
+    factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
+    factor = factor * (1 - min_lr_rate) + min_lr_rate
+    return max(0, factor)
+
+
 class ConstantLambda:
     """Multiplier 1: the optimizer's learning rate, unchanged."""
 
@@ -87,10 +96,7 @@ class CosineWithWarmupLambda(_WarmupThenDecay):
         self.min_lr_rate = min_lr_rate
 
     def _after_warmup(self, current_step: int) -> float:
-        progress = self._progress(current_step)
-        factor = 0.5 * (1.0 + math.cos(math.pi * float(self.num_cycles) * 2.0 * progress))
-        factor = factor * (1 - self.min_lr_rate) + self.min_lr_rate
-        return max(0, factor)
+        return _cosine_to_min(self._progress(current_step), self.num_cycles, self.min_lr_rate)
 
 
 class CosineWithHardRestartsLambda(_WarmupThenDecay):
@@ -182,9 +188,7 @@ class CosineWarmupWithMinLrLambda:
             rate = float(self.warmup_lr_rate)
             return rate + (1.0 - rate) * (step) / (max(1, warmup - 1))
         progress = (step - warmup + 1.0) / (max(1.0, total - warmup))
-        factor = 0.5 * (1.0 + math.cos(math.pi * self.num_cycles * 2.0 * progress))
-        factor = factor * (1 - self.min_lr_rate) + self.min_lr_rate
-        return max(0, factor)
+        return _cosine_to_min(progress, self.num_cycles, self.min_lr_rate)
 
 
 WSD_SHAPES = ("linear", "cosine", "1-sqrt")
