@@ -136,7 +136,7 @@ def measure_first_step(rounds: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--first-step-rounds", type=int, default=None, help="default: max(3, rounds // 2)"
     )
