@@ -120,7 +120,10 @@ def _delete_checkpoint(path: Path, output_dir: Path) -> None:
         return
     logger.info(f"Deleting older checkpoint [{path}] due to args.save_total_limit")
     trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{os.getpid()}")
-    os.replace(path, trash)  # one atomic step: a cut deletion never leaves a checkpoint-N
+    try:
+        os.replace(path, trash)  # one atomic step: a cut deletion never leaves a checkpoint-N
+    except FileNotFoundError:
+        return  # another process rotating the same shared folder got there first
     shutil.rmtree(trash, ignore_errors=True)
 
 
