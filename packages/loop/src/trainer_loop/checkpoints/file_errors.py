@@ -25,7 +25,8 @@ def writing(path: Path) -> Iterator[None]:
             error.errno, f"{error.strerror} (writing checkpoint file)", str(path)
         ) from error
     except SafetensorError as error:
-        found = re.search(r"os error (\d+)", str(error))
+        # "os error N" (safetensors >= 0.5) or "Os { code: N, ..." (older releases)
+        found = re.search(r"(?:os error |code: )(\d+)", str(error))
         code = int(found.group(1)) if found else errno.EIO
         raise OSError(code, f"{os.strerror(code)} (writing checkpoint file)", str(path)) from error
 
