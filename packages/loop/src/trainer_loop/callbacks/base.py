@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 from typing import Any
 
 from trainer_loop.state import TrainerControl, TrainerState
@@ -148,6 +149,9 @@ class CallbackHandler(TrainerCallback):
         lr_scheduler: Any,
     ) -> None:
         self.callbacks: list[TrainerCallback] = []
+        # Which callbacks implement each event, for the list as it was when computed.
+        self._snapshot: list[Any] = []
+        self._listening: dict[str, list[Any]] = {}
         for callback in callbacks:
             self.add_callback(callback)
         self.model = model
@@ -294,13 +298,8 @@ class CallbackHandler(TrainerCallback):
         self, event: str, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
         """Call `event` on every callback; a callback returning a control replaces it for the next."""
-        no_op = _NO_OPS[event]
-        for callback in self.callbacks:
-            method = getattr(callback, event)
-            if getattr(method, "__func__", None) is no_op:
-                # TrainerCallback's own event does nothing: skip building its arguments (per step).
-                continue
-            result = method(
+        for callback in self._listeners(event):
+            result = getattr(callback, event)(
                 args,
                 state,
                 control,
@@ -315,3 +314,21 @@ class CallbackHandler(TrainerCallback):
             if result is not None:
                 control = result
         return control
+
+    def _listeners(self, event: str) -> list[Any]:
+        """The callbacks whose `event` is not TrainerCallback's no-op, in list order.
+
+        Cached while `self.callbacks` holds the same objects (checked by identity, a C-level
+        pass): most events of a step have no listener, and skipping the per-callback lookups
+        of those matters at hundreds of steps per second.
+        """
+        callbacks, snapshot = self.callbacks, self._snapshot
+        if len(callbacks) != len(snapshot) or not all(map(operator.is_, callbacks, snapshot)):
+            self._snapshot, self._listening = list(callbacks), {}
+        found = self._listening.get(event)
+        if found is None:
+            no_op = _NO_OPS[event]
+            found = self._listening[event] = [
+                cb for cb in callbacks if getattr(getattr(cb, event), "__func__", None) is not no_op
+            ]
+        return found
