@@ -172,7 +172,10 @@ def test_a_sharding_wrapper_becomes_a_passthrough() -> None:
     class ShardingAccelerator:
         """Wraps the batch sampler as accelerate does on rank 1 of 2."""
 
-        def prepare(self, loader: Any) -> Any:
+        distributed_type = "MULTI_CPU"
+        device = torch.device("cpu")
+
+        def prepare(self, loader: Any, device_placement: Any = None) -> Any:
             shard = BatchSamplerShard(loader.batch_sampler, num_processes=2, process_index=1)
             return SimpleNamespace(batch_sampler=shard, dataset=loader.dataset)
 

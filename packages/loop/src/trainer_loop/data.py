@@ -178,6 +178,14 @@ class RemoveColumnsCollator:
 
     def __call__(self, features: list[Any]) -> Any:
         keep = self._keep
+        if self.data_collator is default_data_collator and features and type(features[0]) is dict:
+            # The default collator reads only the first feature's keys (the others are indexed
+            # by them) and never mutates a feature: filtering the first one is enough, and no
+            # copy is needed to protect the dataset's items.
+            first = features[0]
+            if first.keys() <= keep:
+                return default_data_collator(features)
+            return default_data_collator([self._remove_columns(first), *features[1:]])
         # The usual case, plain dicts with nothing to drop: copies without a method call per feature.
         copies = [dict(f) for f in features if type(f) is dict and f.keys() <= keep]
         if len(copies) == len(features):
@@ -399,10 +407,31 @@ def build_dataloader(
         if is_training and worker_init_fn is not None:
             kwargs["worker_init_fn"] = worker_init_fn
     loader: DataLoader[Any] = DataLoader(dataset, **kwargs)
-    prepared = accelerator.prepare(loader)
+    # (accelerate refuses an explicit `device_placement` under DeepSpeed: only pass the opt-out.)
+    placement = None if _places_batches(accelerator, dataset) else [False]
+    prepared = accelerator.prepare(loader, device_placement=placement)
     if isinstance(sampler, BatchRebalanceSampler):
         _unshard(prepared, sampler)
     return prepared
+
+
+def _places_batches(accelerator: Any, dataset: Any) -> bool:
+    """Whether accelerate's DataLoader should move each batch to the device.
+
+    On the CPU the batches are already there and the Trainer's `_prepare_inputs` places
+    inputs anyway: accelerate's per-batch walk of `send_to_device` would be pure overhead.
+    On accelerators it stays on: the copy is issued one batch ahead, overlapping compute.
+    It also stays on where accelerate ties more than placement to it: an iterable dataset
+    (whose batches it then dispatches from the main process) and `dispatch_batches`.
+    """
+    kind = str(getattr(accelerator.distributed_type, "value", accelerator.distributed_type))
+    config = getattr(accelerator, "dataloader_config", None)
+    return (
+        accelerator.device.type != "cpu"
+        or kind in ("DEEPSPEED", "MEGATRON_LM", "FSDP")
+        or isinstance(dataset, IterableDataset)
+        or bool(getattr(config, "dispatch_batches", None))
+    )
 
 
 def _unshard(loader: Any, sampler: BatchRebalanceSampler) -> None:
@@ -430,6 +459,14 @@ def _rebuild(mapping: Mapping[str, Any], values: dict[str, Any]) -> Any:
 
 def prepare_input(data: Any, device: torch.device, non_blocking: bool = False) -> Any:
     """Move a (nested) batch to `device`, keeping container types."""
+    if type(data) is dict:
+        # The usual batch, a plain dict of tensors: one pass without a call per value.
+        return {
+            k: v
+            if isinstance(v, torch.Tensor) and v.device == device
+            else prepare_input(v, device, non_blocking)
+            for k, v in data.items()
+        }
     if isinstance(data, Mapping):
         return _rebuild(data, {k: prepare_input(v, device, non_blocking) for k, v in data.items()})
     if isinstance(data, (tuple, list)):
