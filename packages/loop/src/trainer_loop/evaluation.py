@@ -137,37 +137,119 @@ def nested_concat_all(items: Sequence[Any], padding_index: int = -100) -> Any:
     raise TypeError(f"Unsupported type for concatenation: got {type(first)}")
 
 
+class _RowWriter:
+    """One result array, allocated once from the expected row count and written chunk by chunk.
+
+    Rows past the dataset's end grow the array; a wider chunk widens it (the new columns
+    padded with `padding_index`, as transformers pads dim 1). The peak is then the result
+    plus one chunk, as a loop that preallocates its output by hand would have.
+    """
+
+    def __init__(self, first: np.ndarray, rows: int, padding_index: int) -> None:
+        self.padding_index = padding_index
+        self.array = self._allocate((max(rows, first.shape[0]), *first.shape[1:]), first.dtype)
+        self.rows = 0
+        self.write(first)
+
+    def _allocate(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        if len(shape) == 1:
+            return np.empty(shape, dtype)
+        return np.full(shape, self.padding_index, dtype)
+
+    def fits(self, chunk: Any) -> bool:
+        a = self.array
+        return (
+            isinstance(chunk, np.ndarray)
+            and chunk.dtype == a.dtype
+            and chunk.ndim == a.ndim
+            and chunk.shape[2:] == a.shape[2:]
+        )
+
+    def write(self, chunk: np.ndarray) -> None:
+        end = self.rows + chunk.shape[0]
+        a = self.array
+        if end > a.shape[0] or (a.ndim > 1 and chunk.shape[1] > a.shape[1]):
+            rows = max(end, a.shape[0]) if end <= a.shape[0] else max(end, 2 * a.shape[0])
+            width = (max(a.shape[1], chunk.shape[1]),) if a.ndim > 1 else ()
+            grown = self._allocate((rows, *width, *a.shape[2:]), a.dtype)
+            if a.ndim > 1:
+                grown[: self.rows, : a.shape[1]] = a[: self.rows]
+            else:
+                grown[: self.rows] = a[: self.rows]
+            self.array = a = grown
+        if a.ndim > 1:
+            a[self.rows : end, : chunk.shape[1]] = chunk
+        else:
+            a[self.rows : end] = chunk
+        self.rows = end
+
+    def result(self) -> np.ndarray:
+        # Fewer rows than expected (a dropped last batch): a view, no copy of the result.
+        return self.array if self.rows == self.array.shape[0] else self.array[: self.rows]
+
+
 class EvalAccumulator:
     """Collects per-batch results; moves them to CPU in chunks; concatenates once at the end.
 
-    With `do_concat=False` the result is the list of per-batch (numpy) results, as
-    transformers gives with `eval_do_concat_batches=False`.
+    With `rows` (the dataset's length, when known) a plain array result is written into one
+    array allocated up front instead of being concatenated from the chunks at the end. With
+    `do_concat=False` the result is the list of per-batch (numpy) results, as transformers
+    gives with `eval_do_concat_batches=False`.
     """
 
-    def __init__(self, do_concat: bool = True, padding_index: int = -100) -> None:
+    def __init__(
+        self, do_concat: bool = True, padding_index: int = -100, rows: int | None = None
+    ) -> None:
         self.do_concat = do_concat
         self.padding_index = padding_index
+        self._rows = rows if do_concat and rows else None
         self._pending: list[Any] = []
         self._arrays: list[Any] = []
+        self._writer: _RowWriter | None = None
 
     def add(self, tensors: Any) -> None:
         self._pending.append(tensors)
 
     def to_cpu_and_numpy(self) -> None:
         """Move what is pending on the device to the CPU (one transfer per chunk when concatenating)."""
-        if not self._pending:
+        pending, self._pending = self._pending, []
+        if not pending:
             return
-        if self.do_concat:
-            # One array per chunk: few large blocks, each returned to the system when released.
-            self._arrays.append(
-                nested_numpify(nested_concat_all(self._pending, self.padding_index))
-            )
-        else:
-            self._arrays.extend(nested_numpify(p) for p in self._pending)
-        self._pending = []
+        if not self.do_concat:
+            self._arrays.extend(nested_numpify(p) for p in pending)
+            return
+        if self._rows is not None and all(
+            isinstance(p, torch.Tensor) and p.device.type == "cpu" for p in pending
+        ):
+            # Already on the CPU: each batch is written straight into the result.
+            for part in pending:
+                self._store(nested_numpify(part))
+            return
+        # One array per chunk: one transfer, few large blocks, each released once stored.
+        self._store(nested_numpify(nested_concat_all(pending, self.padding_index)))
+
+    def _store(self, chunk: Any) -> None:
+        writer = self._writer
+        if writer is not None and writer.fits(chunk):
+            writer.write(chunk)
+            return
+        first = writer is None and not self._arrays and self._rows is not None
+        if first and isinstance(chunk, np.ndarray) and chunk.ndim >= 1:
+            assert self._rows is not None
+            self._writer = _RowWriter(chunk, self._rows, self.padding_index)
+            return
+        if writer is not None:  # a chunk of another shape or type: back to concatenating
+            self._arrays.append(writer.result())
+            self._writer = None
+        self._arrays.append(chunk)
 
     def get_arrays(self) -> Any:
         self.to_cpu_and_numpy()
+        if self._writer is not None and not self._arrays:
+            return self._writer.result()
+        if self._writer is not None:
+            self._arrays.insert(0, self._writer.result())
+            self._writer = None
         if not self._arrays:
             return None
         if not self.do_concat:
@@ -343,8 +425,11 @@ def evaluation_loop(
     eval_dataset = getattr(dataloader, "dataset", None)
 
     concat = args.eval_do_concat_batches
-    all_losses, all_preds = EvalAccumulator(concat), EvalAccumulator(concat)
-    all_labels, all_inputs = EvalAccumulator(concat), EvalAccumulator(concat)
+    # gather_for_metrics drops the samples repeated to even out the last batch: the results
+    # have exactly one row per example of a sized dataset.
+    rows = len(eval_dataset) if has_length(eval_dataset) else None  # type: ignore[arg-type]
+    all_losses, all_preds = EvalAccumulator(concat, rows=rows), EvalAccumulator(concat, rows=rows)
+    all_labels, all_inputs = EvalAccumulator(concat, rows=rows), EvalAccumulator(concat, rows=rows)
     keep_outputs = not args.batch_eval_metrics or description == "Prediction"
     want_inputs = "inputs" in args.include_for_metrics
     main_input_name = getattr(trainer.model, "main_input_name", "input_ids")
