@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from trainer_loop import data as data_mod
 from trainer_loop import evaluation, losses, training
 from trainer_loop.metrics import format_metrics_lines, save_metrics_json, speed_metrics
+from trainer_loop.step_plan import StepPlan
 
 if TYPE_CHECKING:
     from trainer_loop.state import TrainerControl, TrainerState
@@ -55,6 +56,7 @@ class Trainer:
     control: TrainerControl
     model_preparation_time: float
     _tr_loss: torch.Tensor
+    _losses: training.LossAccumulator
     _total_loss_scalar: float
     _globalstep_last_logged: int
     _initial_global_step: int
@@ -288,6 +290,7 @@ class Trainer:
         self._created_lr_scheduler = False
         self._flops_cache: tuple[Any, str, int | None] | None = None
         self._parameters_cache: tuple[nn.Module, list[nn.Parameter]] | None = None
+        self._plan: StepPlan | None = None
         self.current_gradient_accumulation_steps = self.args.gradient_accumulation_steps
         self.neftune_hook_handle: Any = None
         # Throughput of training logs (`throughput_logging`): the run's counter, and the keys
@@ -740,8 +743,9 @@ class Trainer:
             # needed. Evaluation puts the unwrapped model in eval mode under a still-training
             # wrapper (DDP, torch.compile), hence both flags.
             model.train()
-        if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
-            self.optimizer.train()
+        plan = self._step_plan()
+        if plan.optimizer_train is not None:
+            plan.optimizer_train()  # schedule-free optimizers
         inputs = self._prepare_inputs(inputs)
         with self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
@@ -759,15 +763,15 @@ class Trainer:
         if not scaled and self.current_gradient_accumulation_steps != 1:
             # Dividing by 1 changes no bit; skipping it saves two ops (forward and backward) per step.
             loss = loss / self.current_gradient_accumulation_steps
-        kwargs: dict[str, Any] = {}
-        if self.args.optim in ("lomo", "adalomo"):
-            # LOMO fuses the update into backward, so it needs the learning rate there.
-            kwargs["learning_rate"] = self._get_learning_rate()
-        if self.accelerator.distributed_type == "DEEPSPEED":
-            kwargs["scale_wrt_gas"] = False
-        if not kwargs and _backward_is_plain(self.accelerator):
+        if plan.plain_backward:
             loss.backward()
         else:
+            kwargs: dict[str, Any] = {}
+            if self.args.optim in ("lomo", "adalomo"):
+                # LOMO fuses the update into backward, so it needs the learning rate there.
+                kwargs["learning_rate"] = self._get_learning_rate()
+            if self.accelerator.distributed_type == "DEEPSPEED":
+                kwargs["scale_wrt_gas"] = False
             self.accelerator.backward(loss, **kwargs)
         return loss.detach()
 
@@ -822,7 +826,7 @@ class Trainer:
         return (loss, outputs) if return_outputs else loss
 
     def compute_loss_context_manager(self) -> contextlib.ExitStack[Any]:
-        stack = contextlib.ExitStack()
+        stack = _ExitStack()
         ctx = self.autocast_smart_context_manager()
         if not isinstance(ctx, contextlib.nullcontext):
             stack.enter_context(ctx)
@@ -841,14 +845,21 @@ class Trainer:
             cache = self._parameters_cache = (model, list(model.parameters()))
         return cache[1]
 
+    def _step_plan(self) -> StepPlan:
+        """The `StepPlan` of the current accelerator and optimizer (rebuilt when either changes)."""
+        plan = self._plan
+        if plan is None or not plan.matches(self.accelerator, self.optimizer):
+            plan = self._plan = StepPlan.build(self.accelerator, self.optimizer)
+        return plan
+
     def _clip_grad_norm(self, model: nn.Module) -> Any:
         params = self._model_parameters(model)
-        return self.accelerator.clip_grad_norm_(params, self.args.max_grad_norm)
+        return self._step_plan().clip(params, self.args.max_grad_norm)
 
     def _get_grad_norm(self, model: nn.Module, grad_norm: Any = None) -> Any:
         if grad_norm is None:
             params = self._model_parameters(model)
-            grad_norm = self.accelerator.clip_grad_norm_(params, float("inf"))
+            grad_norm = self._step_plan().clip(params, float("inf"))
         return grad_norm
 
     def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
@@ -1231,20 +1242,13 @@ class Trainer:
         self.accelerator.end_training()
 
 
-def _backward_is_plain(accelerator: Any) -> bool:
-    """True when `accelerator.backward(loss)` would only run `(loss / 1).backward()`.
+class _ExitStack(contextlib.ExitStack):  # type: ignore[type-arg]
+    """An ExitStack whose exit returns at once when nothing was entered (every step on the CPU)."""
 
-    That is: no gradient scaler, no DeepSpeed/Megatron engine, accelerate's own accumulation
-    at 1 step, and `backward` not replaced. The division by 1 changes no bit, so calling
-    `loss.backward()` directly gives the same gradients with two ops less per step.
-    """
-    return (
-        accelerator.gradient_accumulation_steps == 1
-        and accelerator.scaler is None
-        and accelerator.distributed_type not in ("DEEPSPEED", "MEGATRON_LM")
-        and "backward" not in vars(accelerator)
-        and getattr(type(accelerator).backward, "__qualname__", "") == "Accelerator.backward"
-    )
+    def __exit__(self, *exc_details: Any) -> bool:
+        if not self._exit_callbacks:  # type: ignore[attr-defined]
+            return False
+        return bool(super().__exit__(*exc_details))
 
 
 def _hub_unsupported(what: str) -> NotImplementedError:

@@ -301,6 +301,10 @@ def inner_training_loop(
     trainer._initial_global_step = trainer.state.global_step
     # The running loss stays on the device between logs (no per-step .item()).
     trainer._tr_loss = torch.tensor(0.0, device=args.device)
+    trainer._losses = LossAccumulator(
+        trainer,
+        lazy=type(trainer)._maybe_log_save_evaluate is _default_maybe_log_save_evaluate(),
+    )
     trainer._total_loss_scalar = 0.0
     trainer._globalstep_last_logged = trainer.state.global_step
 
@@ -485,36 +489,76 @@ def _set_epoch(dataloader: Any, epoch: int) -> None:
         underlying.set_epoch(epoch)
 
 
-class _LossAccumulator:
-    """Adds micro-batch losses into the trainer's device tensor; the NaN/Inf filter runs on the device.
+class LossAccumulator:
+    """The running training loss between logs, with transformers' NaN/Inf filter.
 
-    transformers reads `isnan | isinf` on the host every micro-batch; `torch.where` selects the
-    same value (the running average instead of a non-finite loss) without a synchronisation.
+    The filter (`logging_nan_inf_filter`) adds the running average instead of a non-finite
+    micro-batch loss. transformers checks every loss on the host (a device synchronisation
+    per micro-batch). Here the losses are summed as they come, and the filter runs only when
+    the sum is read (`settle()`, before a log): a finite sum means no loss was filtered, and
+    otherwise the sum is replayed from the last settled value, applying the filter loss by
+    loss. Either way the tensor holds exactly what the per-step filter would have produced
+    (the same float32 operations in the same order), at one add per micro-batch.
+
+    A Trainer that overrides `_maybe_log_save_evaluate` may read the loss on any step, so
+    there the filter runs eagerly, on the device, without a synchronisation.
     """
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Trainer, lazy: bool) -> None:
         self.trainer = trainer
         self.filter = bool(trainer.args.logging_nan_inf_filter)
+        self.lazy = lazy and self.filter
+        self.device: torch.device = trainer._tr_loss.device
+        self._base: torch.Tensor | None = None  # the settled sum the pending losses add to
+        self._pending: list[tuple[torch.Tensor, int]] = []  # (loss, global step when added)
 
     def add(self, step_loss: torch.Tensor) -> None:
-        trainer = self.trainer
-        tr_loss = trainer._tr_loss
-        if tr_loss.device != step_loss.device:
+        tr_loss = self.trainer._tr_loss
+        if step_loss.device != self.device:
             raise ValueError(
                 f"Calculated loss must be on the original device: {tr_loss.device} but device in use is "
                 f"{step_loss.device}"
             )
-        if self.filter:
-            steps = 1 + trainer.state.global_step - trainer._globalstep_last_logged
-            if step_loss.device.type == "cpu" and step_loss.numel() == 1:
-                # Reading a CPU value synchronises nothing: one op per step instead of five.
-                if not math.isfinite(step_loss.item()):
-                    step_loss = tr_loss / steps
-            else:
-                # `x - x == 0` is `isfinite(x)` in two ops instead of four (inf - inf, NaN give NaN).
-                finite = (step_loss - step_loss) == 0
-                step_loss = torch.where(finite, step_loss, tr_loss / steps)
+        if self.lazy:
+            if not self._pending:
+                self._base = tr_loss.clone()
+            self._pending.append((step_loss, self.trainer.state.global_step))
+        elif self.filter:
+            # `x - x == 0` is `isfinite(x)` in two ops instead of four (inf - inf, NaN give NaN).
+            finite = (step_loss - step_loss) == 0
+            step_loss = torch.where(finite, step_loss, tr_loss / self._steps_since_log())
         tr_loss += step_loss
+
+    def settle(self) -> None:
+        """Make the running loss what the per-step filter gives (a no-op when it is finite)."""
+        pending, self._pending = self._pending, []
+        tr_loss = self.trainer._tr_loss
+        if not pending or math.isfinite(tr_loss.item()):
+            return
+        assert self._base is not None
+        total = self._base
+        last_logged = self.trainer._globalstep_last_logged
+        for step_loss, global_step in pending:
+            if step_loss.numel() == 1 and math.isfinite(step_loss.item()):
+                total = total + step_loss
+            elif step_loss.numel() == 1:
+                total = total + total / (1 + global_step - last_logged)
+            else:
+                finite = (step_loss - step_loss) == 0
+                total = total + torch.where(
+                    finite, step_loss, total / (1 + global_step - last_logged)
+                )
+        tr_loss.copy_(total)
+
+    def _steps_since_log(self) -> int:
+        trainer = self.trainer
+        return 1 + trainer.state.global_step - trainer._globalstep_last_logged
+
+
+def _default_maybe_log_save_evaluate() -> Any:
+    from trainer_loop.trainer import Trainer
+
+    return Trainer._maybe_log_save_evaluate
 
 
 def run_epoch(
@@ -560,11 +604,12 @@ def run_epoch(
     trainer._parameters_cache = None
     params = trainer._model_parameters(model)
     always_sync = sync_each_batch or accelerator.distributed_type == "DEEPSPEED"
-    losses = _LossAccumulator(trainer)
+    losses = trainer._losses
     track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
     plateau = _is_plateau(trainer.lr_scheduler)
     device = args.device
     throughput = trainer._throughput
+    gradient_state = accelerator.gradient_state
 
     for update_step in range(num_update_steps_trained, num_update_steps_per_epoch):
         num_batches = ga if update_step != num_update_steps_per_epoch - 1 else remainder
@@ -582,7 +627,8 @@ def run_epoch(
         for i, inputs in enumerate(batch_samples):
             step += 1
             do_sync_step = (step + 1) % ga == 0 or (step + 1) == steps_in_epoch
-            accelerator.gradient_state._set_sync_gradients(do_sync_step)
+            if gradient_state.sync_gradients != do_sync_step:  # the call costs a TPU probe
+                gradient_state._set_sync_gradients(do_sync_step)
             if step % ga == 0:
                 trainer.control = handler.on_step_begin(args, state, trainer.control)
 
@@ -603,6 +649,8 @@ def run_epoch(
                 grad_norm, learning_rate = _optimizer_step(trainer, model, params, plateau)
                 state.epoch = epoch + (step + 1) / steps_in_epoch
                 trainer.control = handler.on_step_end(args, state, trainer.control)
+                if trainer.control.should_log:
+                    losses.settle()
                 trainer._maybe_log_save_evaluate(
                     trainer._tr_loss, grad_norm, model, trial, epoch, ignore_keys_for_eval, start_time,
                     learning_rate=learning_rate,
@@ -624,6 +672,7 @@ def run_epoch(
         trainer.control.should_training_stop = True
 
     trainer.control = handler.on_epoch_end(args, state, trainer.control)
+    losses.settle()
     trainer._maybe_log_save_evaluate(
         trainer._tr_loss, grad_norm, model, trial, epoch, ignore_keys_for_eval, start_time,
         learning_rate=learning_rate,
@@ -641,10 +690,11 @@ def _optimizer_step(
     grad_norm = trainer._clip_grad_norm(model) if args.max_grad_norm > 0 else None
     grad_norm = trainer._get_grad_norm(model, grad_norm=grad_norm)
     trainer.control = handler.on_pre_optimizer_step(args, state, trainer.control)
-    trainer.optimizer.step()
+    plan = trainer._step_plan()
+    plan.step_optimizer(trainer.optimizer)
     trainer.control = handler.on_optimizer_step(args, state, trainer.control)
     learning_rate = trainer._get_learning_rate()  # the LR of this step, before the scheduler moves
-    if not plateau and not trainer.accelerator.optimizer_step_was_skipped:
+    if not plateau and (plan.never_skips or not trainer.accelerator.optimizer_step_was_skipped):
         trainer.lr_scheduler.step()
     if trainer.is_deepspeed_enabled:
         model.zero_grad()  # the engine manages its own (partitioned) gradients
@@ -802,6 +852,7 @@ def finalize_training(
     from trainer_loop.outputs import TrainOutput
 
     state = trainer.state
+    trainer._losses.settle()
     trainer._total_loss_scalar += trainer._tr_loss.item()
     num_steps_trained = state.global_step - trainer._initial_global_step
     train_loss = trainer._total_loss_scalar / max(num_steps_trained, 0.001)

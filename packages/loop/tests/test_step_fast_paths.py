@@ -1,0 +1,175 @@
+"""The per-step shortcuts keep every observable result: logs, weights, hooks and warnings.
+
+Each shortcut (see trainer_loop.step_plan, LossAccumulator, CallbackHandler._listeners and
+RemoveColumnsCollator) is compared with the path it replaces, or checked to step aside
+when a user has patched what it would skip.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from trainer_args import TrainingArguments
+from trainer_loop import Trainer, TrainerCallback
+from trainer_loop.data import RemoveColumnsCollator, default_data_collator
+
+
+class FaultyRegression(nn.Module):
+    """A linear regression whose loss is replaced by NaN/inf on chosen forward calls."""
+
+    def __init__(self, faults: dict[int, float]) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(4, 1)
+        self.faults = faults
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.calls += 1
+        loss = nn.functional.mse_loss(self.linear(x).squeeze(-1), labels)
+        if self.calls in self.faults:
+            loss = loss * self.faults[self.calls]  # NaN or inf, keeping the graph
+        return {"loss": loss}
+
+
+def _data(n: int = 64) -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 4, generator=g)
+    return [{"x": x[i], "labels": x[i].sum()} for i in range(n)]
+
+
+def _args(tmp_path: Path, **overrides: Any) -> TrainingArguments:
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", disable_tqdm=True,
+        save_strategy="no", per_device_train_batch_size=4, learning_rate=0.01,
+        logging_steps=5, max_steps=16, train_sampling_strategy="sequential", seed=3,
+    )  # fmt: skip
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+class EagerFilterTrainer(Trainer):
+    """Overriding `_maybe_log_save_evaluate` makes the NaN/Inf filter run on every step."""
+
+    def _maybe_log_save_evaluate(self, *args: Any, **kwargs: Any) -> None:
+        super()._maybe_log_save_evaluate(*args, **kwargs)
+
+
+@pytest.mark.parametrize("ga", [1, 2])
+@pytest.mark.parametrize("faults", [{}, {3: math.nan, 7: math.inf}, {5: math.inf, 6: math.nan}])
+def test_the_deferred_nan_filter_logs_what_the_per_step_filter_logs(
+    tmp_path: Path, faults: dict[int, float], ga: int
+) -> None:
+    histories, weights = [], []
+    for cls in (Trainer, EagerFilterTrainer):
+        model = FaultyRegression(dict(faults))
+        trainer = cls(model=model, args=_args(tmp_path, gradient_accumulation_steps=ga),
+                      train_dataset=_data())  # fmt: skip
+        trainer.train()
+        assert trainer._losses.lazy is (cls is Trainer)
+        histories.append([{k: v for k, v in e.items() if "runtime" not in k and "per_second" not in k}
+                          for e in trainer.state.log_history])  # fmt: skip
+        weights.append(model.linear.weight.detach().clone())
+    lazy, eager = histories
+    assert len(lazy) == len(eager)
+    for a, b in zip(lazy, eager):
+        assert a.keys() == b.keys()
+        for key in a:
+            same = a[key] == b[key] or (math.isnan(a[key]) and math.isnan(b[key]))
+            assert same, (key, a, b)
+    if faults:
+        assert all(math.isfinite(e["loss"]) for e in lazy if "loss" in e), lazy
+    assert torch.equal(weights[0], weights[1]) or torch.isnan(weights[0]).all()
+
+
+def test_no_scheduler_order_warning_and_the_optimizer_steps(tmp_path: Path) -> None:
+    """The optimizer is stepped directly, and the LR scheduler still sees that it ran."""
+    model = FaultyRegression({})
+    before = model.linear.weight.detach().clone()
+    trainer = Trainer(model=model, args=_args(tmp_path), train_dataset=_data())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)]
+    assert not torch.equal(before, model.linear.weight)
+    assert trainer._step_plan().inner_step is not None
+    assert trainer.lr_scheduler.get_last_lr()[0] == 0.0  # linear decay reached its end
+
+
+class CountSteps(TrainerCallback):
+    """Wraps the prepared optimizer's `step` on the instance once training starts."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        optimizer = kwargs["optimizer"]
+        original = optimizer.step
+
+        def step(*a: Any, **k: Any) -> Any:
+            self.calls += 1
+            return original(*a, **k)
+
+        optimizer.step = step
+
+
+def test_an_optimizer_step_patched_on_the_instance_is_called(tmp_path: Path) -> None:
+    counter = CountSteps()
+    trainer = Trainer(model=FaultyRegression({}), args=_args(tmp_path), train_dataset=_data(),
+                      callbacks=[counter])  # fmt: skip
+    trainer.train()
+    assert counter.calls == 16
+
+
+class Recorder(TrainerCallback):
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.steps.append(state.global_step)
+
+
+class AddsAndRemoves(TrainerCallback):
+    """Adds a recorder at step 4 and removes it at step 10, from inside the loop."""
+
+    def __init__(self, trainer: Trainer, recorder: Recorder) -> None:
+        self.trainer, self.recorder = trainer, recorder
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 4:
+            self.trainer.add_callback(self.recorder)
+        if state.global_step == 10:
+            self.trainer.remove_callback(self.recorder)
+
+
+def test_callbacks_added_and_removed_during_training_take_effect(tmp_path: Path) -> None:
+    recorder = Recorder()
+    trainer = Trainer(model=FaultyRegression({}), args=_args(tmp_path), train_dataset=_data())
+    trainer.add_callback(AddsAndRemoves(trainer, recorder))
+    trainer.train()
+    assert recorder.steps == [5, 6, 7, 8, 9, 10]
+
+
+def test_the_default_collator_drops_unused_keys_without_touching_the_dataset() -> None:
+    features = [
+        {"x": torch.ones(2), "labels": torch.tensor(1.0), "text": "a"},
+        {"x": torch.zeros(2), "labels": torch.tensor(2.0), "text": "b", "extra": 5},
+    ]
+    snapshot = [dict(f) for f in features]
+    collator = RemoveColumnsCollator(default_data_collator, ["x", "labels"])
+    batch = collator(features)
+    assert sorted(batch) == ["labels", "x"]
+    assert torch.equal(batch["x"], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    assert features == snapshot  # the dataset's own dicts are unchanged
+    # The same keys as a collator that filters every feature (transformers' way).
+    filtered = [{k: v for k, v in f.items() if k in ("x", "labels")} for f in features]
+    expected = default_data_collator(filtered)
+    assert batch.keys() == expected.keys()
+    assert all(torch.equal(batch[k], expected[k]) for k in batch)
