@@ -18,8 +18,15 @@ Steady-state steps/s is measured between the end of step WARM and the end of
 the last step, so one-off set-up costs (which `startup.py` measures) do not
 count here. Two clocks: wall time (what the targets are about) and the
 process's CPU time (`time.process_time`, one torch thread, no DataLoader
-workers), which a busy machine disturbs far less. "Same results" is checked:
-each contender's final weights are compared with the raw loop's (bitwise).
+workers), which a busy machine disturbs far less. The ratios are taken per
+round (runs next to each other in time), and the median of the rounds is
+reported. "Same results" is checked: each contender's final weights are
+compared with the raw loop's (bitwise).
+
+A cross-check that the machine's speed cannot move: each Trainer's steps
+alternate one by one with the raw loop's steps in one process (`run_paired`).
+It flatters the heavier loop somewhat (its cache traffic slows the raw step
+next to it), so the whole-run ratios are the ones the targets are read from.
 Prints one ratio line per comparison, ours first.
 """
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import os
 import random
@@ -129,61 +137,117 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     ]
 
 
+class RawLoop:
+    """The hand-written loop, one optimizer step per `step()` call.
+
+    `run_raw` runs it alone; `run_paired` runs one of its steps after each step of a Trainer,
+    so that both see the same machine at the same moment.
+    """
+
+    def __init__(self, case: Case, steps: int) -> None:
+        from transformers import default_data_collator
+
+        self.case = case
+        self.model = case.build()
+        self.model.train()
+        _seed_all(SEED)
+        # accelerate gives the Trainer's RandomSampler a generator seeded with seed + epoch.
+        self.generator = torch.Generator()
+        self.loader = torch.utils.data.DataLoader(
+            case.data,
+            batch_size=case.batch,
+            sampler=torch.utils.data.RandomSampler(case.data, generator=self.generator),
+            collate_fn=default_data_collator,
+            drop_last=True,
+        )
+        self.params = list(self.model.parameters())
+        # TrainingArguments' default optim is adamw_torch_fused: the fused kernel, on CPU too.
+        self.opt = torch.optim.AdamW(
+            _param_groups(self.model, 0.01), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, fused=True
+        )
+        warmup = steps // 10
+
+        def linear(s: int) -> float:
+            if s < warmup:
+                return float(s) / float(max(1, warmup))
+            return max(0.0, float(steps - s) / float(max(1, steps - warmup)))
+
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, linear)
+        self.running = torch.tensor(0.0)
+        self.logs: list[tuple[float, float]] = []
+        self.done, self.epoch = 0, 0
+        self.batches: Any = None
+
+    def _next_batch(self) -> dict[str, torch.Tensor]:
+        while True:
+            if self.batches is None:
+                self.generator.manual_seed(SEED + self.epoch)
+                self.batches = iter(self.loader)
+            try:
+                return next(self.batches)  # type: ignore[no-any-return]
+            except StopIteration:
+                self.batches, self.epoch = None, self.epoch + 1
+
+    def step(self) -> None:
+        inputs = self._next_batch()
+        if self.case.counts_items:
+            inputs["num_items_in_batch"] = inputs["labels"].ne(-100).sum()
+        loss = self.model(**inputs)["loss"]
+        loss.backward()
+        self.running += loss.detach()
+        norm = torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.done += 1
+        if self.done % LOGGING_STEPS == 0:
+            self.logs.append((self.running.item() / LOGGING_STEPS, norm.item()))
+            self.running.zero_()
+
+
 def run_raw(case: Case, steps: int) -> Result:
-    from transformers import default_data_collator
-
-    build, data, batch = case.build, case.data, case.batch
-    model = build()
-    model.train()
-    _seed_all(SEED)
-    # accelerate gives the Trainer's RandomSampler a generator seeded with seed + epoch.
-    generator = torch.Generator()
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_size=batch,
-        sampler=torch.utils.data.RandomSampler(data, generator=generator),
-        collate_fn=default_data_collator,
-        drop_last=True,
-    )
-    params = list(model.parameters())
-    # TrainingArguments' default optim is adamw_torch_fused: the fused kernel, on CPU too.
-    opt = torch.optim.AdamW(
-        _param_groups(model, 0.01), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, fused=True
-    )
-    warmup = steps // 10
-
-    def linear(s: int) -> float:
-        if s < warmup:
-            return float(s) / float(max(1, warmup))
-        return max(0.0, float(steps - s) / float(max(1, steps - warmup)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear)
-    running = torch.tensor(0.0)
-    logs: list[tuple[float, float]] = []
-    step, epoch, wall0, cpu0 = 0, 0, 0.0, 0.0
-    while step < steps:
-        generator.manual_seed(SEED + epoch)
-        for inputs in loader:
-            if case.counts_items:
-                inputs["num_items_in_batch"] = inputs["labels"].ne(-100).sum()
-            loss = model(**inputs)["loss"]
-            loss.backward()
-            running += loss.detach()
-            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            if step % LOGGING_STEPS == 0:
-                logs.append((running.item() / LOGGING_STEPS, norm.item()))
-                running.zero_()
-            if step == WARM:
-                wall0, cpu0 = time.perf_counter(), time.process_time()
-            if step == steps:
-                break
-        epoch += 1
+    loop = RawLoop(case, steps)
+    wall0 = cpu0 = 0.0
+    for step in range(1, steps + 1):
+        loop.step()
+        if step == WARM:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(model))
+    return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(loop.model))
+
+
+def run_paired(module: str, case: Case, steps: int) -> float:
+    """The framework's steps/s over the raw loop's, one raw step after each framework step.
+
+    Both loops alternate step by step in one process, so a change in the machine's speed
+    (other jobs, a busy host) hits both alike; the ratio is of the per-step medians. The
+    raw step runs inside the framework's `on_step_end`, so the framework's time includes
+    one callback's call (a few µs): the ratio is, if anything, low for the framework.
+    """
+    mod = __import__(module, fromlist=["Trainer", "TrainingArguments", "TrainerCallback"])
+    raw = RawLoop(case, steps)
+    framework_times: list[float] = []
+    raw_times: list[float] = []
+    last_end = [0.0]
+
+    class Pair(mod.TrainerCallback):  # type: ignore[name-defined,misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            start = time.perf_counter()
+            if state.global_step > WARM:
+                framework_times.append(start - last_end[0])
+            raw.step()
+            end = time.perf_counter()
+            if state.global_step > WARM:
+                raw_times.append(end - start)
+            last_end[0] = end
+
+    model = case.build()
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
+        args = mod.TrainingArguments(**_trainer_kwargs(out, case.batch, steps))
+        trainer = mod.Trainer(model=model, args=args, train_dataset=case.data, callbacks=[Pair()])
+        trainer.train()
+    _reset_accelerate()
+    return statistics.median(raw_times) / statistics.median(framework_times)
 
 
 def _trainer_kwargs(out: str, batch: int, steps: int) -> dict[str, Any]:
@@ -316,39 +380,67 @@ def _weights_line(name: str, weights: dict[str, torch.Tensor]) -> str:
 def measure(
     name: str, make: Callable[[], Case], steps: int, rounds: int
 ) -> dict[str, dict[str, float]]:
+    """Whole runs A B C A B C ... (the ratios are per round, of adjacent runs, then the median),
+    then the step-interleaved cross-check."""
     case = make()
     runners = contenders()
     results: dict[str, list[Result]] = {k: [] for k in runners}
     for _ in range(rounds):
         for key, run in runners.items():
+            gc.collect()  # garbage of the previous run is not collected inside this one
             results[key].append(run(case, steps))
-    medians = {
-        clock: {k: statistics.median(getattr(r, clock) for r in v) for k, v in results.items()}
-        for clock in ("wall", "cpu")
-    }
-    for clock, med in medians.items():
+    paired: dict[str, list[float]] = {"ours": [], "transformers": []}
+    for _ in range(max(1, rounds // 2)):
+        for key, module in (("ours", "trainer"), ("transformers", "transformers")):
+            gc.collect()
+            paired[key].append(run_paired(module, case, max(steps, 4 * WARM)))
+    medians: dict[str, dict[str, float]] = {}
+    for clock in ("wall", "cpu"):
+        med = {k: statistics.median(getattr(r, clock) for r in v) for k, v in results.items()}
         print(
             f"[overhead/{name}] steps/s by {clock} time (median of {rounds}): "
             + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
         )
+        for other in runners:
+            ratios = [
+                getattr(a, clock) / getattr(b, clock)
+                for a, b in zip(results["ours"], results[other])
+            ]
+            medians.setdefault(clock, {})[other] = statistics.median(ratios)
+    medians["paired"] = {k: statistics.median(v) for k, v in paired.items()}
+    print(
+        f"[overhead/{name}] step-interleaved with the raw loop, steps/s over the raw loop's: "
+        + ", ".join(
+            f"{k} {statistics.median(v):.3f} {[round(x, 3) for x in v]}" for k, v in paired.items()
+        )
+    )
     print(_weights_line(name, {k: v[0].weights for k, v in results.items()}))
     return medians
 
 
 def report(name: str, med: dict[str, dict[str, float]]) -> list[str]:
-    wall, cpu = med["wall"], med["cpu"]
-    return [
-        f"overhead {name}: ours vs {other}: {wall['ours'] / wall[other]:.3f}x steps/s "
-        f"(by CPU time {cpu['ours'] / cpu[other]:.3f}x)"
-        for other in wall
-        if other != "ours"
-    ]
+    """Ours first: the median per-round ratio of whole runs, by wall and CPU time."""
+    wall, cpu, paired = med["wall"], med["cpu"], med["paired"]
+    lines = []
+    for other in wall:
+        if other == "ours":
+            continue
+        line = (
+            f"overhead {name}: ours vs {other}: {wall[other]:.3f}x steps/s "
+            f"(by CPU time {cpu[other]:.3f}x"
+        )
+        if other == "raw":
+            line += f"; step-interleaved {paired['ours']:.3f}x"
+        elif other == "transformers":
+            line += f"; step-interleaved {paired['ours'] / paired['transformers']:.3f}x"
+        lines.append(line + ")")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     opts = parser.parse_args(argv)
     if opts.steps <= WARM:
         parser.error(f"--steps must be more than {WARM}")
