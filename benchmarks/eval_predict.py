@@ -141,7 +141,7 @@ def case(name: str, n: int, argmax: bool, rounds: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--logits-samples", type=int, default=5000)
     parser.add_argument("--argmax-samples", type=int, default=20000)
     opts = parser.parse_args(argv)

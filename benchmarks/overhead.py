@@ -440,7 +440,7 @@ def report(name: str, med: dict[str, dict[str, float]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=6)
     opts = parser.parse_args(argv)
     if opts.steps <= WARM:
         parser.error(f"--steps must be more than {WARM}")

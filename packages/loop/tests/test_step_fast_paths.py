@@ -99,7 +99,7 @@ def test_no_scheduler_order_warning_and_the_optimizer_steps(tmp_path: Path) -> N
         trainer.train()
     assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)]
     assert not torch.equal(before, model.linear.weight)
-    assert trainer._step_plan().inner_step is not None
+    assert trainer._step_plan().inner is not None
     assert trainer.lr_scheduler.get_last_lr()[0] == 0.0  # linear decay reached its end
 
 

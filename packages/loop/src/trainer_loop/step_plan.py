@@ -73,8 +73,8 @@ class StepPlan:
     accelerator: Any
     optimizer: Any  # the (possibly accelerate-wrapped) optimizer the plan was made for
     # The torch optimizer whose `step()` accelerate's wrapper would call, or None to go
-    # through the wrapper (scaler, XLA, DeepSpeed, LOMO, or a wrapper patched on the instance).
-    inner_step: Callable[..., Any] | None
+    # through the wrapper (scaler, XLA, DeepSpeed, LOMO, or a patched wrapper class).
+    inner: Any
     clip_directly: bool  # `torch.nn.utils.clip_grad_norm_` is what accelerate would run
     never_skips: bool  # `optimizer_step_was_skipped` is always False (no scaler)
     # `accelerator.backward(loss)` would only run `(loss / 1).backward()`; dividing by 1
@@ -101,7 +101,7 @@ class StepPlan:
         return cls(
             accelerator=accelerator,
             optimizer=optimizer,
-            inner_step=inner.step if forwards and inner is not None else None,
+            inner=inner if forwards else None,
             clip_directly=plain and optimizer is not None and not _has_dtensor(optimizer),
             # Only accelerate's own wrapper, without a scaler, is known never to skip.
             never_skips=forwards,
@@ -120,16 +120,16 @@ class StepPlan:
         A `step` patched on the instance (a test double, a user hook) is always honoured,
         except torch's own LR-scheduler marker, whose one effect is reproduced.
         """
-        if self.inner_step is None:
+        if self.inner is None:
             optimizer.step()
             return
         patched = vars(optimizer).get("step")
         if patched is None:
-            self.inner_step()
+            self.inner.step()
         elif getattr(patched, "_wrapped_by_lr_sched", False):
             # An LR scheduler wraps `step` to note that it ran (it warns otherwise).
             optimizer._opt_called = True
-            self.inner_step()
+            self.inner.step()
         else:
             optimizer.step()
 
