@@ -241,12 +241,7 @@ def run_paired(module: str, case: Case, steps: int) -> float:
                 raw_times.append(end - start)
             last_end[0] = end
 
-    model = case.build()
-    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-        args = mod.TrainingArguments(**_trainer_kwargs(out, case.batch, steps))
-        trainer = mod.Trainer(model=model, args=args, train_dataset=case.data, callbacks=[Pair()])
-        trainer.train()
-    _reset_accelerate()
+    _train(mod, case, steps, Pair())
     return statistics.median(raw_times) / statistics.median(framework_times)
 
 
@@ -269,6 +264,17 @@ def _trainer_kwargs(out: str, batch: int, steps: int) -> dict[str, Any]:
     )
 
 
+def _train(mod: Any, case: Case, steps: int, callback: Any) -> nn.Module:
+    """Train a fresh model of `case` with `mod.Trainer` and one callback; returns the model."""
+    model = case.build()
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
+        args = mod.TrainingArguments(**_trainer_kwargs(out, case.batch, steps))
+        trainer = mod.Trainer(model=model, args=args, train_dataset=case.data, callbacks=[callback])
+        trainer.train()
+    _reset_accelerate()
+    return model
+
+
 def _run_framework(module: str, case: Case, steps: int) -> Result:
     mod = __import__(module, fromlist=["Trainer", "TrainingArguments", "TrainerCallback"])
     marks: dict[int, tuple[float, float]] = {}
@@ -278,12 +284,7 @@ def _run_framework(module: str, case: Case, steps: int) -> Result:
             if state.global_step in (WARM, steps):
                 marks[state.global_step] = (time.perf_counter(), time.process_time())
 
-    model = case.build()
-    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-        args = mod.TrainingArguments(**_trainer_kwargs(out, case.batch, steps))
-        trainer = mod.Trainer(model=model, args=args, train_dataset=case.data, callbacks=[Clock()])
-        trainer.train()
-    _reset_accelerate()
+    model = _train(mod, case, steps, Clock())
     wall = marks[steps][0] - marks[WARM][0]
     cpu = marks[steps][1] - marks[WARM][1]
     return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(model))
