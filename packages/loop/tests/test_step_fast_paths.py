@@ -173,3 +173,27 @@ def test_the_default_collator_drops_unused_keys_without_touching_the_dataset() -
     expected = default_data_collator(filtered)
     assert batch.keys() == expected.keys()
     assert all(torch.equal(batch[k], expected[k]) for k in batch)
+
+
+class UndetachedLoss(Trainer):
+    """A training_step override that returns the loss with its graph (a common slip)."""
+
+    def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+        loss = model(**inputs)["loss"]
+        loss.backward()
+        return loss
+
+
+def test_a_loss_returned_with_its_graph_is_not_kept_until_the_log(tmp_path: Path) -> None:
+    trainer = UndetachedLoss(model=FaultyRegression({}), args=_args(tmp_path, logging_steps=8),
+                             train_dataset=_data())  # fmt: skip
+    seen: list[bool] = []
+
+    class Inspect(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            seen.extend(loss.requires_grad for loss, _ in trainer._losses._pending)
+
+    trainer.add_callback(Inspect())
+    trainer.train()
+    assert seen and not any(seen)
+    assert [e["loss"] for e in trainer.state.log_history if "loss" in e]  # logged as usual

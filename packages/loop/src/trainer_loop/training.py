@@ -520,6 +520,10 @@ class LossAccumulator:
                 f"{step_loss.device}"
             )
         if self.lazy:
+            if step_loss.requires_grad:
+                # An overridden training_step that returns the loss undetached: keeping it
+                # until the next log would keep its whole graph (the activations) alive.
+                step_loss = step_loss.detach()
             if not self._pending:
                 self._base = tr_loss.clone()
             self._pending.append((step_loss, self.trainer.state.global_step))
