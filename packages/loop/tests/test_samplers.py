@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from test_trainer_support import (
     build_ours,
     build_reference,
     pad_collator,
+    run_both,
 )
 
 from trainer_loop import data as data_mod
@@ -235,12 +235,7 @@ def test_trainer_logs_match_transformers(tmp_path: Path) -> None:
     kwargs = _kwargs(tmp_path)
     torch.manual_seed(0)
     model = TinyTokenModel()
-    ref = build_reference(
-        copy.deepcopy(model), kwargs, train_dataset=data, data_collator=pad_collator
-    )
-    ref.train()
-    ours = build_ours(copy.deepcopy(model), kwargs, train_dataset=data, data_collator=pad_collator)
-    ours.train()
+    ref, ours, _, _ = run_both(model, kwargs, train_dataset=data, data_collator=pad_collator)
     assert ours.state.global_step == ref.state.global_step > 0
     assert_same_logs(ref.state.log_history, ours.state.log_history)
     assert_same_weights(ref.model, ours.model)

@@ -25,6 +25,7 @@ from test_trainer_support import (
     build_ours,
     build_reference,
     pad_collator,
+    run_both,
     tiny_gpt2,
 )
 
@@ -208,12 +209,7 @@ def test_torch_empty_cache_steps_and_flops(tmp_path: Path) -> None:
     )
     data = RaggedTokenDataset(n=4, vocab=50)
     model = tiny_gpt2()
-    ref = build_reference(
-        copy.deepcopy(model), kwargs, train_dataset=data, data_collator=pad_collator
-    )
-    ref.train()
-    ours = build_ours(copy.deepcopy(model), kwargs, train_dataset=data, data_collator=pad_collator)
-    ours.train()
+    ref, ours, _, _ = run_both(model, kwargs, train_dataset=data, data_collator=pad_collator)
     assert ours.state.total_flos == ref.state.total_flos > 0
     assert ours.floating_point_ops({"input_ids": torch.zeros(2, 3)}) == ref.floating_point_ops(
         {"input_ids": torch.zeros(2, 3)}
