@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler, SequentialSampler
 
 from trainer_loop.samplers import BatchRebalanceSampler
+from trainer_loop.step_plan import distributed_kind
 
 logger = logging.getLogger(__name__)
 
@@ -424,7 +425,7 @@ def _places_batches(accelerator: Any, dataset: Any) -> bool:
     It also stays on where accelerate ties more than placement to it: an iterable dataset
     (whose batches it then dispatches from the main process) and `dispatch_batches`.
     """
-    kind = str(getattr(accelerator.distributed_type, "value", accelerator.distributed_type))
+    kind = distributed_kind(accelerator)
     config = getattr(accelerator, "dataloader_config", None)
     return (
         accelerator.device.type != "cpu"

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import torch
 
-__all__ = ["StepPlan"]
+__all__ = ["StepPlan", "distributed_kind"]
 
 # Distributed types whose `clip_grad_norm_` and optimizer step are plain torch calls once
 # there is no scaler (DDP reduces gradients in backward; FSDP, DeepSpeed, Megatron and XLA
@@ -26,7 +26,8 @@ _PLAIN_TYPES = frozenset({"NO", "MULTI_CPU", "MULTI_GPU", "MULTI_NPU", "MULTI_ML
                           "MULTI_SDAA", "MULTI_MUSA", "MULTI_XPU", "MULTI_HPU"})  # fmt: skip
 
 
-def _dist_name(accelerator: Any) -> str:
+def distributed_kind(accelerator: Any) -> str:
+    """accelerate's `DistributedType` of `accelerator` as its plain name ("NO", "FSDP", ...)."""
     kind = accelerator.distributed_type
     return str(getattr(kind, "value", kind))
 
@@ -59,7 +60,7 @@ def _backward_is_plain(accelerator: Any, optimizer: Any) -> bool:
     return (
         accelerator.gradient_accumulation_steps == 1
         and accelerator.scaler is None
-        and _dist_name(accelerator) not in ("DEEPSPEED", "MEGATRON_LM")
+        and distributed_kind(accelerator) not in ("DEEPSPEED", "MEGATRON_LM")
         and "backward" not in vars(accelerator)
         and getattr(type(accelerator).backward, "__qualname__", "") == "Accelerator.backward"
         and not _is_lomo(optimizer)
@@ -86,7 +87,7 @@ class StepPlan:
     def build(cls, accelerator: Any, optimizer: Any) -> StepPlan:
         plain = (
             accelerator.scaler is None
-            and _dist_name(accelerator) in _PLAIN_TYPES
+            and distributed_kind(accelerator) in _PLAIN_TYPES
             and "clip_grad_norm_" not in vars(accelerator)
         )
         inner = getattr(optimizer, "optimizer", None)
