@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from trainer_args.dataclass_protocol import speak_dataclass
 from trainer_args.errors import FieldError, ValidationError, closest
 from trainer_args.fields import arg, arg_fields
 from trainer_args.typecheck import describe, matches
@@ -18,6 +19,7 @@ from trainer_args.typecheck import describe, matches
 __all__ = ["AcceleratorConfig"]
 
 
+@speak_dataclass
 @attrs.define(slots=False)
 class AcceleratorConfig:
     """The accelerate options of `TrainingArguments.accelerator_config` (batch dispatch, splitting).

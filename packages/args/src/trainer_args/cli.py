@@ -5,6 +5,9 @@
     trainer-args schema [--seq2seq]
     trainer-args diff A B [--seq2seq]
 
+Every command also takes `--class MODULE:NAME`: a subclass of TrainingArguments (such as
+the `@dataclass` one of a train.py) whose own fields are then shown, checked and described.
+
 Exit codes: 0 success (or no difference), 1 invalid arguments (or a difference), 2 usage error.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,13 +29,44 @@ __all__ = ["main"]
 COMMANDS = ("show", "validate", "schema", "diff")
 
 
-def _classes(seq2seq: bool) -> type[TrainingArguments]:
-    return Seq2SeqTrainingArguments if seq2seq else TrainingArguments
+def _classes(options: argparse.Namespace) -> type[TrainingArguments]:
+    if options.class_path is not None:
+        return load_class(options.class_path)
+    return Seq2SeqTrainingArguments if options.seq2seq else TrainingArguments
+
+
+def load_class(path: str) -> type[TrainingArguments]:
+    """The class named by `MODULE:NAME` (modules in the current folder are found too).
+
+    Raises:
+        ValidationError: the spelling, the import or the attribute fails, or the object is
+            not a subclass of TrainingArguments.
+    """
+    import importlib
+
+    module_name, _, name = path.partition(":")
+    if not module_name or not name:
+        raise ValidationError.for_field("--class", path, "expected MODULE:NAME, e.g. train:MyArgs")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: a script's module is importable
+    try:
+        obj = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError.for_field("--class", path, f"cannot import it: {exc}") from None
+    if not (isinstance(obj, type) and issubclass(obj, TrainingArguments)):
+        raise ValidationError.for_field("--class", path, "is not a subclass of TrainingArguments")
+    return obj
 
 
 def _parser(command: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"trainer-args {command}", description=description)
     parser.add_argument("--seq2seq", action="store_true", help="use Seq2SeqTrainingArguments")
+    parser.add_argument(
+        "--class",
+        dest="class_path",
+        metavar="MODULE:NAME",
+        help="use this TrainingArguments subclass (its own fields included)",
+    )
     return parser
 
 
@@ -53,7 +88,7 @@ def _show(argv: list[str]) -> int:
     parser.add_argument("--format", choices=["json", "yaml"], default="json", help="output format")
     options, rest = parser.parse_known_args(argv)
     path = rest.pop(0) if rest and not rest[0].startswith("-") else None
-    cls = _classes(options.seq2seq)
+    cls = _classes(options)
     from trainer_args.parser import ArgumentParser
     from trainer_args.serialization import from_dict, load_file
 
@@ -89,7 +124,7 @@ def _validate(argv: list[str]) -> int:
     options = parser.parse_args(argv)
     failed = False
     for path in options.files:
-        errors = file_errors(_classes(options.seq2seq), path)
+        errors = file_errors(_classes(options), path)
         failed = failed or bool(errors)
         _print_errors(errors, prefix=f"{path}: ")
         if not errors:
@@ -101,7 +136,7 @@ def _schema(argv: list[str]) -> int:
     options = _parser("schema", "Print the JSON Schema of the arguments.").parse_args(argv)
     from trainer_args.schema import json_schema
 
-    print(json.dumps(json_schema(_classes(options.seq2seq)), indent=2))
+    print(json.dumps(json_schema(_classes(options)), indent=2))
     return 0
 
 
@@ -110,7 +145,7 @@ def _diff(argv: list[str]) -> int:
     parser.add_argument("a", metavar="A")
     parser.add_argument("b", metavar="B")
     options = parser.parse_args(argv)
-    cls = _classes(options.seq2seq)
+    cls = _classes(options)
     first, second = (
         cls.from_dict(_load(options.a)).to_dict(),
         cls.from_dict(_load(options.b)).to_dict(),

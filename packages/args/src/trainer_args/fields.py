@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ACCEPTS", "CHECK", "arg", "arg_fields", "help_of"]
+__all__ = ["ACCEPTS", "CHECK", "arg", "arg_fields", "help_of", "init_fields"]
 
 # Metadata key: a type wider than the annotation that the value may have before
 # normalisation (e.g. `fsdp` is annotated `str | None` but accepts True or a list).
@@ -54,6 +54,27 @@ def arg(
 def arg_fields(cls: type) -> tuple[attrs.Attribute, ...]:  # type: ignore[type-arg]
     """The user-facing (init) fields of an attrs arguments class, in declaration order."""
     return tuple(f for f in attrs.fields(cls) if f.init)
+
+
+def init_fields(cls: type) -> tuple[Any, ...]:
+    """The init fields of any arguments class as `dataclasses.Field`s, in declaration order.
+
+    One answer for an attrs class (ours, or an `@attrs.define` subclass), a `@dataclass`
+    subclass of one (its own fields after ours), and a plain dataclass or attrs class, so the
+    parser, `to_dict`, the JSON Schema and the CLI all see a subclass's fields.
+
+    Raises:
+        TypeError: `cls` is neither a dataclass nor an attrs class.
+    """
+    import dataclasses
+
+    if dataclasses.is_dataclass(cls):
+        return tuple(f for f in dataclasses.fields(cls) if f.init)
+    if attrs.has(cls):
+        from trainer_args.dataclass_protocol import mirror
+
+        return tuple(f for f in dataclasses.fields(mirror(cls)) if f.init)
+    raise TypeError(f"{cls!r} is neither an attrs class nor a dataclass")
 
 
 def help_of(field: attrs.Attribute) -> str:  # type: ignore[type-arg]

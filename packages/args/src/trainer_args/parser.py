@@ -20,9 +20,8 @@ from inspect import isclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import attrs
-
 from trainer_args.errors import FieldError, ValidationError, closest
+from trainer_args.fields import init_fields
 
 __all__ = ["ArgumentParser", "ArgumentSpec", "make_choice_type_function", "string_to_bool"]
 
@@ -64,30 +63,11 @@ class ArgumentSpec:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _attrs_specs(cls: type, hints: dict[str, Any]) -> list[ArgumentSpec]:
-    specs = []
-    for f in attrs.fields(cls):
-        if not f.init:
-            continue
-        spec = ArgumentSpec(f.name, hints.get(f.name, f.type), metadata=dict(f.metadata))
-        if isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
-            spec.default_factory = f.default.factory  # type: ignore[union-attr]
-        elif f.default is not attrs.NOTHING:
-            spec.default = f.default
-        specs.append(spec)
-    return specs
-
-
-def _dataclass_specs(cls: type, hints: dict[str, Any]) -> list[ArgumentSpec]:
-    return [
-        ArgumentSpec(f.name, hints[f.name], f.default, f.default_factory, dict(f.metadata))
-        for f in dataclasses.fields(cls)
-        if f.init
-    ]
-
-
 def argument_specs(cls: type) -> list[ArgumentSpec]:
-    """The init fields of an attrs class or dataclass, with resolved annotations (cached per class)."""
+    """The init fields of an attrs class or dataclass, with resolved annotations (cached per class).
+
+    A `@dataclass` or `@attrs.define` subclass of `TrainingArguments` gives ours, then its own.
+    """
     if cls not in _SPEC_CACHE:
         _SPEC_CACHE[cls] = _argument_specs(cls)
     return _SPEC_CACHE[cls]
@@ -101,11 +81,12 @@ def _argument_specs(cls: type) -> list[ArgumentSpec]:
             f"Type resolution failed for {cls}. Declare the class at module level, or drop "
             "`from __future__ import annotations` from its module."
         ) from exc
-    if attrs.has(cls):
-        return _attrs_specs(cls, hints)
-    if dataclasses.is_dataclass(cls):
-        return _dataclass_specs(cls, hints)
-    raise TypeError(f"{cls!r} is neither an attrs class nor a dataclass")
+    return [
+        ArgumentSpec(
+            f.name, hints.get(f.name, f.type), f.default, f.default_factory, dict(f.metadata)
+        )
+        for f in init_fields(cls)
+    ]
 
 
 def _is_union(tp: Any) -> bool:

@@ -8,12 +8,14 @@ from typing import Any
 
 import attrs
 
+from trainer_args.dataclass_protocol import expose_class_defaults
 from trainer_args.fields import arg
 from trainer_args.training_args import TrainingArguments
 
 __all__ = ["Seq2SeqTrainingArguments"]
 
 
+@expose_class_defaults
 @attrs.define(slots=False, repr=False, on_setattr=attrs.setters.NO_OP)
 class Seq2SeqTrainingArguments(TrainingArguments):
     """`TrainingArguments` plus the generation fields that `Seq2SeqTrainer` reads.

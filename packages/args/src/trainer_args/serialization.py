@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import cattrs
 
 from trainer_args.errors import FieldError, ValidationError, closest
-from trainer_args.fields import arg_fields
+from trainer_args.fields import init_fields
 from trainer_args.typecheck import is_union, matches, union_members
 from trainer_args.validation import field_types
 
@@ -70,7 +70,7 @@ def coerce(value: Any, tp: Any) -> Any:
 
 def unknown_key_errors(cls: type, data: dict[str, Any]) -> list[FieldError]:
     """One FieldError per key of `data` that is no field of `cls`, with the closest field name."""
-    known = [f.name for f in arg_fields(cls)]
+    known = [f.name for f in init_fields(cls)]
     return [
         FieldError(str(k), data[k], "unknown argument", suggestion=closest(k, known))
         for k in data
@@ -87,7 +87,7 @@ def _structure_args(data: Any, cls: type[_T], allow_unknown: bool = False) -> _T
     if errors:
         raise ValidationError(errors)
     types_ = field_types(cls)
-    names = {f.name for f in arg_fields(cls)}
+    names = {f.name for f in init_fields(cls)}
     kwargs = {
         k: coerce(v, types_.get(k, Any))
         for k, v in data.items()

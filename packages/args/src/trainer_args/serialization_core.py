@@ -6,7 +6,7 @@ import copy
 from enum import Enum
 from typing import Any
 
-from trainer_args.fields import arg_fields
+from trainer_args.fields import init_fields
 
 __all__ = ["plain_fields", "to_dict"]
 
@@ -14,7 +14,7 @@ __all__ = ["plain_fields", "to_dict"]
 def plain_fields(args: Any) -> dict[str, Any]:
     """Init fields by name, nested config objects as dicts (like dataclasses.asdict)."""
     out: dict[str, Any] = {}
-    for field in arg_fields(type(args)):
+    for field in init_fields(type(args)):
         value = getattr(args, field.name)
         out[field.name] = value.to_dict() if _is_config_object(value) else copy.deepcopy(value)
     return out
@@ -51,6 +51,6 @@ def _convert(name: str, value: Any) -> Any:
 
 def to_dict(args: Any) -> dict[str, Any]:
     """Init fields in declaration order: enums as values, tokens masked, config objects as dicts."""
-    d = {f.name: _convert(f.name, getattr(args, f.name)) for f in arg_fields(type(args))}
+    d = {f.name: _convert(f.name, getattr(args, f.name)) for f in init_fields(type(args))}
     _dtype_to_str(d)
     return d

@@ -28,6 +28,7 @@ import attrs
 
 from trainer_args import runtime, serialization_core, validation
 from trainer_args.accelerator_config import AcceleratorConfig
+from trainer_args.dataclass_protocol import speak_dataclass
 from trainer_args.enums import (
     LOG_LEVELS,
     DebugOption,
@@ -62,9 +63,16 @@ def _parallelism_config_check(value: object) -> str | None:
     return "expected an accelerate ParallelismConfig object (or None)"
 
 
+@speak_dataclass
 @attrs.define(slots=False, repr=False, on_setattr=attrs.setters.NO_OP)
 class TrainingArguments:
-    """The arguments of a training run, field for field those of transformers 5.x."""
+    """The arguments of a training run, field for field those of transformers 5.x.
+
+    An attrs class that is also a dataclass to user code (`trainer_args.dataclass_protocol`):
+    subclass it with `@dataclass` (or `@attrs.define`), call `super().__post_init__()` from
+    your own `__post_init__`, read class-level defaults, and use `dataclasses.fields`,
+    `asdict` and `replace`, as with transformers' class.
+    """
 
     # Fields whose value may be a JSON string starting with "{" (parsed at construction).
     _VALID_DICT_FIELDS = [  # noqa: RUF012 - a plain class attribute, as in transformers
@@ -354,8 +362,27 @@ class TrainingArguments:
     _n_gpu: int | None = attrs.field(default=None, init=False, eq=False)
     _device_setup: Any = attrs.field(default=None, init=False, eq=False)
 
-    def __attrs_post_init__(self) -> None:
+    def __post_init__(self) -> None:
+        """Check and normalise the arguments, as transformers' `__post_init__` does.
+
+        A `@dataclass` subclass's generated `__init__` calls it; a subclass that defines its
+        own `__post_init__` calls `super().__post_init__()` from it, as with transformers.
+
+        Raises:
+            ValidationError: Naming every bad field, its value and what is allowed.
+        """
         validation.post_init(self)
+
+    def __attrs_post_init__(self) -> None:
+        # Through the attribute, so that a subclass's `__post_init__` runs for attrs
+        # construction too (and calls this class's with super()).
+        self.__post_init__()
+
+    def __replace__(self: _T, **changes: Any) -> _T:
+        """`copy.replace(args, ...)` (Python 3.13), as for a dataclass: a new, validated copy."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     # ----------------------------------------------------------------- repr
     def __str__(self) -> str:

@@ -74,9 +74,18 @@ def _raise_if(errors: list[FieldError]) -> None:
 
 # ------------------------------------------------------------------ types
 def field_types(cls: type) -> dict[str, Any]:
-    """Resolved annotations of an arguments class (cached per class)."""
+    """Resolved annotations of an arguments class (cached per class).
+
+    A subclass that re-annotates one of our fields (TRL's `bf16: bool | None`) is checked
+    against its own annotation. When a subclass's annotations cannot be resolved (a name
+    only imported under TYPE_CHECKING), ours are used: its own fields are not checked.
+    """
     if cls not in _TYPE_CACHE:
-        _TYPE_CACHE[cls] = typing.get_type_hints(cls)
+        try:
+            _TYPE_CACHE[cls] = typing.get_type_hints(cls)
+        except NameError:
+            owner = next(c for c in cls.__mro__ if "__attrs_attrs__" in c.__dict__)
+            _TYPE_CACHE[cls] = field_types(owner)
     return _TYPE_CACHE[cls]
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-import attrs
-
 from trainer.jobs import Job, JobError, suggest
 
 __all__ = ["arguments_class", "build_arguments", "field_names"]
@@ -25,12 +23,10 @@ def arguments_class(job: Job) -> type:
 
 
 def field_names(cls: type) -> list[str]:
-    """The constructor fields of an attrs (or dataclass) arguments class."""
-    if attrs.has(cls):
-        return [field.name for field in attrs.fields(cls) if field.init]
-    import dataclasses
+    """The constructor fields of an arguments class (a subclass's own fields included)."""
+    from trainer_args.fields import init_fields
 
-    return [field.name for field in dataclasses.fields(cls) if field.init]
+    return [field.name for field in init_fields(cls)]
 
 
 def build_arguments(job: Job, overrides: Sequence[str] = ()) -> Any:
