@@ -17,7 +17,8 @@ __all__ = ["ACCEPTS", "CHECK", "arg", "arg_fields", "help_of", "init_fields"]
 # Metadata key: a type wider than the annotation that the value may have before
 # normalisation (e.g. `fsdp` is annotated `str | None` but accepts True or a list).
 ACCEPTS = "trainer_args.accepts"
-# Metadata key: an extra per-value check, `(value) -> message or None`.
+# Metadata key: the field's own check, `(value) -> message or None`, used instead of the type
+# check (for duck-typed values that no annotation describes).
 CHECK = "trainer_args.check"
 
 

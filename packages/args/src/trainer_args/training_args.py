@@ -57,6 +57,19 @@ def _tokens_seen_check(value: object) -> str | None:
     return f"must be one of {list(_TOKENS_SEEN)} or a bool"
 
 
+def _accelerator_config_check(value: object) -> str | None:
+    if isinstance(value, type):
+        return (
+            "got a class, not an instance: pass AcceleratorConfig(...) with its options, "
+            "a dict, or the path of a JSON file"
+        )
+    if value is None or isinstance(value, (dict, str, os.PathLike, AcceleratorConfig)):
+        return None
+    if callable(getattr(value, "to_dict", None)):  # transformers' AcceleratorConfig, duck-typed
+        return None
+    return "expected an AcceleratorConfig, a dict, a JSON string, or the path of a JSON file"
+
+
 def _parallelism_config_check(value: object) -> str | None:
     if value is None or callable(getattr(value, "to_json", None)):
         return None
@@ -279,8 +292,9 @@ class TrainingArguments:
     # --- accelerate
     accelerator_config: dict | str | None = arg(  # type: ignore[type-arg]
         None,
-        help="accelerate options (dict, JSON string or JSON file path).",
+        help="accelerate options (AcceleratorConfig, dict, JSON string or JSON file path).",
         accepts=dict | str | AcceleratorConfig | None,
+        check=_accelerator_config_check,
     )
     parallelism_config: Any | None = arg(
         None, help="An accelerate ParallelismConfig.", check=_parallelism_config_check

@@ -90,15 +90,17 @@ def field_types(cls: type) -> dict[str, Any]:
 
 
 def _field_error(field: Any, tp: Any, value: Any) -> FieldError | None:
+    check = field.metadata.get(CHECK)
+    if check is not None:  # a field's own check replaces the type check (duck-typed values)
+        message = check(value)
+        return FieldError(field.name, value, message) if message else None
     expected = field.metadata.get(ACCEPTS, tp)
     if not matches(value, expected):
         return FieldError(field.name, value, f"expected {describe(expected)}")
     choices = field.metadata.get("choices")
     if choices is not None and value is not None and value not in choices:
         return FieldError(field.name, value, f"must be one of {choices}", allowed=choices)
-    check = field.metadata.get(CHECK)
-    message = check(value) if check is not None else None
-    return FieldError(field.name, value, message) if message else None
+    return None
 
 
 def collect_type_errors(args: Any) -> list[FieldError]:
@@ -290,7 +292,10 @@ def _accelerator_config(value: Any) -> AcceleratorConfig:
         return AcceleratorConfig()
     if isinstance(value, dict):
         return AcceleratorConfig.from_mapping(value)
-    return AcceleratorConfig.from_json_file(value)
+    if isinstance(value, (str, os.PathLike)):
+        return AcceleratorConfig.from_json_file(value)
+    # Another library's AcceleratorConfig (transformers'): the same options, as a dict.
+    return AcceleratorConfig.from_mapping(value.to_dict())
 
 
 def _finish(args: Any) -> None:

@@ -20,6 +20,7 @@ from trainer._version import __version__
 _EXPORTS: dict[str, str] = {
     # configuration (trainer_args, never torch)
     "TrainingArguments": "trainer_args",
+    "AcceleratorConfig": "trainer_args",
     "Seq2SeqTrainingArguments": "trainer_args",
     "ArgumentParser": "trainer_args",
     "ValidationError": "trainer_args",
@@ -71,6 +72,7 @@ RUNTIME_DEPENDENCIES: tuple[str, ...] = ("torch", "accelerate", "safetensors", "
 
 # Literal, so tools see the public names; a test checks it matches _EXPORTS/_ALIASES.
 __all__ = [
+    "AcceleratorConfig",
     "ArgumentParser",
     "BestRun",
     "CallbackHandler",
