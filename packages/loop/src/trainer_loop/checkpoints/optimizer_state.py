@@ -85,14 +85,18 @@ def save_scaler(scaler: Any, folder: Path) -> None:
 
 
 def _load_scheduler(scheduler: Any, folder: Path) -> None:
+    """The checkpoint's position; the schedule's shape stays the one the current arguments built."""
+    from trainer_loop.schedules.lambdas import without_saved_shape
+
     with reading(folder / SCHEDULER_JSON):
         document = json.loads((folder / SCHEDULER_JSON).read_text(encoding="utf-8"))
     if isinstance(document, dict) and "scheduler_json" in document:
-        from trainer_loop.schedulers import load_scheduler_state_from_json
+        from trainer_loop.schedules.state_json import decode_scheduler_state
 
-        load_scheduler_state_from_json(scheduler, document["scheduler_json"])
-        return
-    scheduler.load_state_dict(read_state(folder / SCHEDULER_JSON, folder / SCHEDULER_TENSORS))
+        state = decode_scheduler_state(document["scheduler_json"])
+    else:
+        state = read_state(folder / SCHEDULER_JSON, folder / SCHEDULER_TENSORS)
+    scheduler.load_state_dict(without_saved_shape(state, scheduler))
 
 
 def _load_optimizer(optimizer: Any, folder: Path, model: Any) -> None:

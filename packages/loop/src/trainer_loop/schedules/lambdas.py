@@ -10,6 +10,7 @@ operation by operation so the learning rates are bit-identical.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
 def _cosine_to_min(progress: float, num_cycles: float, min_lr_rate: float) -> float:
@@ -21,14 +22,42 @@ def _cosine_to_min(progress: float, num_cycles: float, min_lr_rate: float) -> fl
     return max(0, factor)
 
 
-class ConstantLambda:
+class Multiplier:
+    """Base of the multipliers here: their settings are the schedule's shape.
+
+    The shape comes from the training arguments (type, warmup, total steps, kwargs), so a
+    resumed run rebuilds it from its own arguments and takes only the position (step count,
+    base and last learning rates) from the checkpoint, as transformers does: see
+    `without_saved_shape`.
+    """
+
+    def __call__(self, current_step: int) -> float:
+        raise NotImplementedError
+
+
+def without_saved_shape(state: dict[str, Any], scheduler: Any) -> dict[str, Any]:
+    """A `LambdaLR` state whose saved settings of our multipliers are left out.
+
+    `LambdaLR.load_state_dict` skips a `None` entry of `lr_lambdas`, so the multipliers the
+    current arguments built stay as they are; a user's own callable multiplier is restored
+    as torch restores it.
+    """
+    saved = state.get("lr_lambdas")
+    current = getattr(scheduler, "lr_lambdas", None)
+    if not isinstance(saved, list) or current is None or len(saved) != len(current):
+        return state
+    kept = [None if isinstance(fn, Multiplier) else entry for fn, entry in zip(current, saved)]
+    return {**state, "lr_lambdas": kept}
+
+
+class ConstantLambda(Multiplier):
     """Multiplier 1: the optimizer's learning rate, unchanged."""
 
     def __call__(self, current_step: int) -> float:
         return 1
 
 
-class _LinearWarmup:
+class _LinearWarmup(Multiplier):
     """Linear warmup from 0 over `num_warmup_steps`, then `_after_warmup`.
 
     Most transformers schedules open with this same warmup; the subclasses hold only
@@ -157,7 +186,7 @@ class InverseSqrtLambda(_LinearWarmup):
         return 1.0 / math.sqrt((current_step + shift) / self.timescale)
 
 
-class CosineWarmupWithMinLrLambda:
+class CosineWarmupWithMinLrLambda(Multiplier):
     """`cosine_warmup_with_min_lr`: a warmup that starts above 0, then cosine to `min_lr_rate`.
 
     Unlike the other warmups this one counts from step + 1 (or from `warmup_lr_rate`),
@@ -194,7 +223,7 @@ class CosineWarmupWithMinLrLambda:
 WSD_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
-class WarmupStableDecayLambda:
+class WarmupStableDecayLambda(Multiplier):
     """Warmup (linear/cosine/1-sqrt) from `min_lr_ratio` to 1, stable at 1, decay back, then `min_lr_ratio`."""
 
     def __init__(

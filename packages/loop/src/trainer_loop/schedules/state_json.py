@@ -78,9 +78,14 @@ def scheduler_state_to_json(scheduler: _Stateful) -> dict[str, Any]:
     return encoded
 
 
-def load_scheduler_state_from_json(scheduler: _Stateful, state: dict[str, Any]) -> None:
-    """Load a state written by `scheduler_state_to_json` into a scheduler of the same kind."""
+def decode_scheduler_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The `state_dict()` that `scheduler_state_to_json` encoded."""
     decoded = _decode(state)
     if not isinstance(decoded, dict):
         raise TypeError(f"A scheduler state must be a JSON object, got {type(decoded).__name__}")
-    scheduler.load_state_dict(decoded)
+    return decoded
+
+
+def load_scheduler_state_from_json(scheduler: _Stateful, state: dict[str, Any]) -> None:
+    """Load a state written by `scheduler_state_to_json` into a scheduler of the same kind."""
+    scheduler.load_state_dict(decode_scheduler_state(state))
