@@ -9,7 +9,6 @@ OUT_DIR/result_<rank>.json with whether its final weights are bitwise equal.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -19,10 +18,8 @@ from typing import Any
 import torch
 from accelerate import PartialState
 
-spec = importlib.util.spec_from_file_location("tiny_job", Path(__file__).with_name("tiny_job.py"))
-assert spec is not None and spec.loader is not None
-tiny_job = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tiny_job)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
+from support.regression_job import make_trainer
 
 OPTIONS: dict[str, Any] = {"max_steps": 8, "dataloader_num_workers": 0}
 
@@ -91,13 +88,13 @@ def main() -> None:
     out = Path(sys.argv[1])
     options = dict(OPTIONS)
     state = PartialState()
-    reference = tiny_job.make_trainer(str(out / "ref"), **options)
+    reference = make_trainer(str(out / "ref"), **options)
     reference.train()
     expected = weights(reference)
     if state.is_main_process:
         shutil.copytree(out / "ref" / "checkpoint-4", out / "resumed" / "checkpoint-4")
     state.wait_for_everyone()
-    resumed = tiny_job.make_trainer(str(out / "resumed"), **options)
+    resumed = make_trainer(str(out / "resumed"), **options)
     resumed.train(resume_from_checkpoint=True)
     got = weights(resumed)
     result = {

@@ -4,34 +4,25 @@ FSDP2 optimizer state gathered, saved and scattered back without changing traini
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.launch import free_port, launch_env
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 JOB = Path(__file__).with_name("ddp_resume_job.py")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "ACCELERATE_USE_FSDP"):
-        env.pop(key, None)
+    env = launch_env()
     command = [
         str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(JOB), str(out),
+        "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(JOB), str(out),
     ]  # fmt: skip
     log = out / "launch.log"
     with open(log, "w") as sink:

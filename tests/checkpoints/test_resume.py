@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
@@ -10,28 +9,17 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from support.regression_job import make_trainer
 
 from trainer_loop.checkpointing import get_last_checkpoint, is_complete_checkpoint
 
 pytestmark = pytest.mark.slow
-JOB = Path(__file__).with_name("tiny_job.py")
-
-
-def _job() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tiny_job", JOB)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_job = _job()
+JOB = Path(__file__).with_name("tiny_job.py")  # support.regression_job run as a script
 
 
 def _step_logs(trainer: Any) -> list[dict[str, Any]]:
@@ -50,7 +38,7 @@ def reference(
 ) -> tuple[Path, dict[str, torch.Tensor], list[Any]]:
     """One uninterrupted run of 12 steps, saving every 2 steps."""
     out = tmp_path_factory.mktemp("reference")
-    trainer = tiny_job.make_trainer(str(out))
+    trainer = make_trainer(str(out))
     trainer.train()
     weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     return out, weights, _step_logs(trainer)
@@ -62,7 +50,7 @@ def test_resume_gives_bitwise_identical_weights_and_logs(
 ) -> None:
     ref_dir, ref_weights, ref_logs = reference
     shutil.copytree(ref_dir / f"checkpoint-{step}", tmp_path / f"checkpoint-{step}")
-    trainer = tiny_job.make_trainer(str(tmp_path))
+    trainer = make_trainer(str(tmp_path))
     output = trainer.train(resume_from_checkpoint=True)
     assert output.global_step == 12
     _assert_same_weights(ref_weights, trainer.model.state_dict())
@@ -79,7 +67,7 @@ def test_ignore_data_skip_restarts_the_epoch(
 ) -> None:
     ref_dir, ref_weights, _ = reference
     shutil.copytree(ref_dir / "checkpoint-6", tmp_path / "checkpoint-6")
-    trainer = tiny_job.make_trainer(str(tmp_path), ignore_data_skip=True)
+    trainer = make_trainer(str(tmp_path), ignore_data_skip=True)
     trainer.train(resume_from_checkpoint=str(tmp_path / "checkpoint-6"))
     assert trainer.state.global_step == 12
     assert any(not torch.equal(ref_weights[k], v) for k, v in trainer.model.state_dict().items())
@@ -100,7 +88,7 @@ def _run_job(out: Path, *extra: str) -> tuple[int, str]:
 
 
 def _resume_in_process(out: Path) -> dict[str, torch.Tensor]:
-    trainer = tiny_job.make_trainer(str(out))
+    trainer = make_trainer(str(out))
     trainer.train(resume_from_checkpoint=True)
     assert trainer.state.global_step == 12
     return dict(trainer.model.state_dict())

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pickle
 import shutil
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from support.regression_job import DropoutNet, RegressionData
 
 from trainer_loop import Trainer
-
-JOB = Path(__file__).with_name("tiny_job.py")
-
-
-def _job() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tiny_job_trainer", JOB)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_job = _job()
 
 
 class ScriptedMetric:
@@ -85,10 +71,10 @@ def _run(trainer_cls: Any, args_cls: Any, out: Path, options: dict[str, Any]) ->
     args = args_cls(output_dir=str(out), **{**BASE, **options})
     torch.manual_seed(0)
     trainer = trainer_cls(
-        model=tiny_job.DropoutNet(),
+        model=DropoutNet(),
         args=args,
-        train_dataset=tiny_job.RegressionData(),
-        eval_dataset=tiny_job.RegressionData(4, seed=1),
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(4, seed=1),
         compute_metrics=ScriptedMetric(SCORES),
     )
     trainer.train()
@@ -157,10 +143,10 @@ def test_save_resume_and_best_model_load_without_unpickling(
     shutil.copytree(tmp_path / "run" / "checkpoint-12", resumed_dir / "checkpoint-12")
     args = TrainingArguments(output_dir=str(resumed_dir), **{**options, "max_steps": 14})
     resumed = Trainer(
-        model=tiny_job.DropoutNet(),
+        model=DropoutNet(),
         args=args,
-        train_dataset=tiny_job.RegressionData(),
-        eval_dataset=tiny_job.RegressionData(4, seed=1),
+        train_dataset=RegressionData(),
+        eval_dataset=RegressionData(4, seed=1),
         compute_metrics=ScriptedMetric([0.5]),
     )
     resumed.train(resume_from_checkpoint=True)
@@ -184,8 +170,6 @@ def test_resuming_a_transformers_checkpoint_is_refused_clearly(
     )
     assert (tmp_path / "checkpoint-2" / "optimizer.pt").is_file()
     args = TrainingArguments(output_dir=str(tmp_path), **{**BASE, "max_steps": 4})
-    trainer = Trainer(
-        model=tiny_job.DropoutNet(), args=args, train_dataset=tiny_job.RegressionData()
-    )
+    trainer = Trainer(model=DropoutNet(), args=args, train_dataset=RegressionData())
     with pytest.raises(CheckpointFormatError, match=r"optimizer\.pt.*never unpickles"):
         trainer.train(resume_from_checkpoint=True)

@@ -1,10 +1,7 @@
-"""A tiny training job for the checkpoint tests: imported in-process, or run as a script.
+"""The tiny regression job (support.regression_job) run as a script, with faults on demand.
 
-Shuffled data, dropout, gradient accumulation 2 and two dataloader workers, so an exact
-resume has to restore the data order, every RNG, the optimizer and the scheduler.
-
-    python tiny_job.py OUT [--resume] [--sigterm-at-step N]
-                           [--sigkill-at-step N | --sigkill-at-write N | --sigkill-at-fsync N]
+python tiny_job.py OUT [--resume] [--sigterm-at-step N]
+                       [--sigkill-at-step N | --sigkill-at-write N | --sigkill-at-fsync N]
 """
 
 from __future__ import annotations
@@ -13,75 +10,14 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
 
-from trainer_args import TrainingArguments
-from trainer_loop import Trainer, TrainerCallback
+from support.regression_job import make_trainer
 
-SAMPLES = 16
-
-
-class RegressionData(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    def __init__(self, n: int = SAMPLES, seed: int = 0) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, 4, generator=generator)
-        self.y = self.x @ torch.randn(4, 2, generator=generator) + 0.1 * torch.randn(
-            n, 2, generator=generator
-        )
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[i], "labels": self.y[i]}
-
-
-class DropoutNet(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden = torch.nn.Linear(4, 16)
-        self.dropout = torch.nn.Dropout(0.3)
-        self.out = torch.nn.Linear(16, 2)
-
-    def forward(
-        self, x: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        logits = self.out(torch.relu(self.dropout(self.hidden(x))))
-        result = {"logits": logits}
-        if labels is not None:
-            result["loss"] = torch.nn.functional.mse_loss(logits, labels)
-        return result
-
-
-def make_args(output_dir: str, **overrides: Any) -> TrainingArguments:
-    options: dict[str, Any] = {
-        "output_dir": output_dir,
-        "per_device_train_batch_size": 2,
-        "gradient_accumulation_steps": 2,  # 8 micro-batches = 4 optimizer steps per epoch
-        "dataloader_num_workers": 2,
-        "max_steps": 12,
-        "save_steps": 2,
-        "logging_steps": 1,
-        "learning_rate": 0.05,
-        "lr_scheduler_type": "cosine",
-        "warmup_steps": 2,
-        "seed": 7,
-        "report_to": [],
-        "use_cpu": True,
-        "disable_tqdm": True,
-    }
-    options.update(overrides)
-    return TrainingArguments(**options)
-
-
-def make_trainer(output_dir: str, callbacks: list[Any] | None = None, **overrides: Any) -> Trainer:
-    args = make_args(output_dir, **overrides)
-    torch.manual_seed(args.seed)
-    return Trainer(
-        model=DropoutNet(), args=args, train_dataset=RegressionData(), callbacks=callbacks
-    )
+from trainer_loop import TrainerCallback
 
 
 class SignalAtStep(TrainerCallback):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from support.accelerate_state import reset_accelerate
 
 import trainer as ours
 
@@ -147,15 +148,6 @@ def seeded(factory: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Mo
 
 
 # ---- running both trainers ----------------------------------------------------------------------
-
-
-def reset_accelerate() -> None:
-    """Forget accelerate's process-wide singletons, so each Trainer starts from scratch."""
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
 
 
 def common_args(output_dir: Path, **overrides: Any) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
+from support.accelerate_state import reset_accelerate
+from support.torch_threads import one_torch_thread_fixture
 
 pytest.importorskip("transformers")
 pytest.importorskip("datasets")
@@ -21,19 +22,12 @@ pytest.importorskip("datasets")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # Bitwise-equal numbers between two runs need the same reduction order: one thread.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Bitwise-equal numbers between two runs need the same reduction order: one thread.
+__all__ = ["one_torch_thread_fixture"]  # autouse: every test of this folder
 
 
 @pytest.fixture(autouse=True)
 def _fresh_accelerate_state() -> Iterator[None]:
-    from compat_support import reset_accelerate
-
     reset_accelerate()
     yield
     reset_accelerate()

@@ -101,7 +101,8 @@ def test_tuple_outputs_match_transformers(tmp_path: Path) -> None:
 def test_eval_dataset_dict_and_padded_inputs_for_metrics(tmp_path: Path) -> None:
     """A dict of datasets.Dataset evaluates each under `eval_<name>_`; with include_for_metrics
     the ragged input ids reach compute_metrics padded (-100) as transformers pads them."""
-    from compat_support import common_args, reset_accelerate, without_speed
+    from compat_support import common_args, without_speed
+    from support.accelerate_state import reset_accelerate
 
     import trainer as ours
 

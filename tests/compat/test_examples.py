@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 import transformers
-from compat_support import reset_accelerate
+from support.accelerate_state import reset_accelerate
 
 pytestmark = pytest.mark.reference
 

@@ -52,7 +52,8 @@ def test_iterable_dataset_with_max_steps_matches_transformers(tmp_path: Path, ki
 
 
 def test_evaluate_and_predict_on_a_stream_match_transformers(tmp_path: Path) -> None:
-    from compat_support import accuracy, common_args, reset_accelerate, without_speed
+    from compat_support import accuracy, common_args, without_speed
+    from support.accelerate_state import reset_accelerate
 
     import trainer as ours
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import transformers
-from compat_support import bert_config, common_args, gpt2_config, reset_accelerate
+from compat_support import bert_config, common_args, gpt2_config
+from support.accelerate_state import reset_accelerate
 from transformers.utils import can_return_loss, find_labels
 
 import trainer as ours

@@ -12,10 +12,10 @@ from compat_support import (
     bert_config,
     common_args,
     make_tokenizer,
-    reset_accelerate,
     seeded,
     sentiment_dataset,
 )
+from support.accelerate_state import reset_accelerate
 
 import trainer as ours
 

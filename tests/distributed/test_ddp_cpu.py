@@ -7,8 +7,6 @@ per-process JSON results.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.launch import free_port, launch_env
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_check.py"
 BIN = Path(sys.executable).parent
@@ -24,23 +23,10 @@ TIMEOUT_S = 240
 pytestmark = pytest.mark.multiprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _launch(command: list[str], out: Path) -> list[dict[str, Any]]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for key in (
-        "ACCELERATE_USE_FSDP",
-        "ACCELERATE_MIXED_PRECISION",
-        "WORLD_SIZE",
-        "RANK",
-        "LOCAL_RANK",
-    ):
-        env.pop(key, None)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    proc = subprocess.run(
+        command, env=launch_env(), capture_output=True, text=True, timeout=TIMEOUT_S
+    )
     assert proc.returncode == 0, f"launch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return [json.loads((out / f"result_{rank}.json").read_text()) for rank in (0, 1)]
 
@@ -55,7 +41,7 @@ def torchrun_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dic
         "--master_addr",
         "127.0.0.1",
         "--master_port",
-        str(_free_port()),
+        str(free_port()),
         str(SCRIPT),
         str(out),
         "--fsdp",
@@ -112,7 +98,7 @@ def test_accelerate_launch_two_cpu_processes(tmp_path: Path) -> None:
         "--dynamo_backend",
         "no",
         "--main_process_port",
-        str(_free_port()),
+        str(free_port()),
         str(SCRIPT),
         str(tmp_path),
     ]

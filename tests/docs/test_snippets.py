@@ -9,11 +9,11 @@ is skipped only when the line right before its opening fence is the opt-out mark
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.torch_threads import one_torch_thread_fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -73,14 +73,8 @@ MAX_SKIPPED = 3
 SNIPPETS = all_snippets()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    # Tiny models: one thread is fastest and does not crawl when the cores are shared.
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny models: one thread is fastest and does not crawl when the cores are shared.
+__all__ = ["one_torch_thread_fixture"]  # autouse: every test of this module
 
 
 def _reset_process_state() -> None:

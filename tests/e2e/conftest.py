@@ -3,16 +3,6 @@ default of one per core, does not slow to a crawl when other processes share the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from support.torch_threads import one_torch_thread_fixture
 
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+__all__ = ["one_torch_thread_fixture"]  # autouse: every test of this folder

@@ -14,12 +14,15 @@ import copy
 import math
 import sys
 import tempfile
-import traceback
 import warnings
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
+from support.accelerate_state import reset_accelerate
+from support.gpu_runner import run_tests
 
 try:
     import pytest
@@ -86,13 +89,6 @@ def _args(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 class Recorder:
     """Per step: was the optimizer step skipped, the scaler's scale, a weight checksum.
 
@@ -127,7 +123,7 @@ class Recorder:
 
 
 def _train(trainer_cls: Any, args_cls: Any) -> tuple[Any, Recorder]:
-    _reset_accelerate()
+    reset_accelerate()
     recorder = Recorder()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -201,25 +197,5 @@ def test_same_as_transformers() -> None:
         torch.testing.assert_close(our_param, ref_param, rtol=1e-4, atol=1e-6, msg=name)
 
 
-def _main() -> int:
-    if not HAS_CUDA:
-        print("SKIP: needs a CUDA GPU")
-        return 0
-    tests: list[tuple[str, Callable[[], None]]] = [
-        (name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)
-    ]
-    failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception:
-            failed += 1
-            print(f"FAIL {name}\n{traceback.format_exc()}")
-        else:
-            print(f"PASS {name}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(run_tests(globals(), needs="CUDA", available=HAS_CUDA))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import traceback
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
+from support.gpu_runner import run_tests
 
 try:
     import pytest
@@ -133,27 +135,7 @@ def test_gpu_memory_metrics() -> None:
     del kept
 
 
-def _main() -> int:
-    if not HAS_CUDA:
-        print("SKIP: needs a CUDA GPU")
-        return 0
-    tests: list[tuple[str, Callable[[], None]]] = [
-        (name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)
-    ]
-    failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception:
-            failed += 1
-            print(f"FAIL {name}\n{traceback.format_exc()}")
-        else:
-            print(f"PASS {name}")
-        finally:
-            reset_accelerate_state()
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(
+        run_tests(globals(), needs="CUDA", available=HAS_CUDA, after_each=reset_accelerate_state)
+    )

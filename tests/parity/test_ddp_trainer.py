@@ -7,14 +7,13 @@ summed over ranks, FLOPs summed, evaluation gathered (13 samples on 2 × 4: dupl
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.launch import free_port, launch_env
 
 SCRIPT = Path(__file__).parent / "ddp_trainer_parity.py"
 BIN = Path(sys.executable).parent
@@ -22,26 +21,12 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.multiprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _launch(out: Path) -> list[dict[str, Any]]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for key in (
-        "ACCELERATE_USE_FSDP",
-        "ACCELERATE_MIXED_PRECISION",
-        "WORLD_SIZE",
-        "RANK",
-        "LOCAL_RANK",
-    ):
-        env.pop(key, None)
+    env = launch_env()
     for _attempt in range(2):
         command = [
             str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-            "--master_port", str(_free_port()), str(SCRIPT), str(out),
+            "--master_port", str(free_port()), str(SCRIPT), str(out),
         ]  # fmt: skip
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         if proc.returncode == 0 or "address already in use" not in proc.stderr.lower():

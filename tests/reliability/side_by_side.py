@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 import torch
+from support.accelerate_state import reset_accelerate
 
 RUNTIME_KEYS = ("runtime", "per_second", "total_flos", "model_preparation_time")
 
@@ -77,13 +78,6 @@ def base_args(output_dir: str, **overrides: Any) -> dict[str, Any]:
     return kwargs
 
 
-def _reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 def run_both(
     model: torch.nn.Module, args: dict[str, Any], **trainer_kwargs: Any
 ) -> tuple[Any, Any]:
@@ -98,7 +92,7 @@ def run_both(
         (transformers.TrainingArguments, transformers.Trainer),
         (TrainingArguments, Trainer),
     ):
-        _reset_accelerate()
+        reset_accelerate()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trainer = build_trainer(

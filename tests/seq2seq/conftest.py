@@ -7,11 +7,12 @@ tokens, eos at different positions and beams that disagree: a random T5 only rep
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
+from support.torch_threads import one_torch_thread, one_torch_thread_fixture
 
 transformers = pytest.importorskip("transformers")
 
@@ -19,12 +20,7 @@ VOCAB, PAD, EOS = 24, 0, 1
 SOURCE_LEN = 6
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+__all__ = ["one_torch_thread_fixture"]  # autouse: every test of this folder
 
 
 def reversal_examples(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
@@ -64,12 +60,8 @@ def _train_t5() -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def _trained_t5() -> torch.nn.Module:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # session fixtures run before the function-scoped thread setting
-    try:
+    with one_torch_thread():  # session fixtures run before the function-scoped thread setting
         return _train_t5()
-    finally:
-        torch.set_num_threads(previous)
 
 
 @pytest.fixture

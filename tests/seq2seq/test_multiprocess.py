@@ -8,8 +8,6 @@ so the sample repeated to even out the last batch comes back too.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.launch import free_port, launch_env
 
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_generate.py"
 BIN = Path(sys.executable).parent
@@ -24,17 +23,8 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.multiprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(command: list[str], out: Path, ranks: int) -> list[dict[str, Any]]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(command, env=launch_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, f"run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return [json.loads((out / f"result_{rank}.json").read_text()) for rank in range(ranks)]
 
@@ -56,7 +46,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     single = _single_process(single_dir)
     torchrun = [
         str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-        "--master_port", str(_free_port()), str(SCRIPT), str(multi_dir),
+        "--master_port", str(free_port()), str(SCRIPT), str(multi_dir),
     ]  # fmt: skip
     multi = _run(torchrun, multi_dir, 2)
 

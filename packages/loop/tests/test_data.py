@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
+from trainer_support import (
     RegressionDataset,
     RegressionModel,
     assert_same_logs,

@@ -12,17 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.accelerate_state import reset_accelerate
+from trainer_support import (
+    RegressionDataset,
+    RegressionModel,
+)
 
 from trainer_args import TrainingArguments
 from trainer_loop import BestRun, Trainer
 from trainer_loop.hpsearch import default_compute_objective, run_hyperparameter_search
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
-    RegressionDataset,
-    RegressionModel,
-    reset_accelerate,
-)
 
 optuna = pytest.importorskip("optuna")
 

@@ -7,16 +7,13 @@ pads per batch), so predictions, labels and inputs are padded with -100 across b
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
+from trainer_support import (
     RaggedTokenDataset,
     RegressionDataset,
     TinyTokenModel,
@@ -236,7 +233,7 @@ def test_custom_prefix_and_dict_eval_datasets_match(tmp_path: Path) -> None:
 
 
 def test_gpt2_evaluate_and_predict_match(tmp_path: Path) -> None:
-    from test_trainer_support import tiny_gpt2
+    from trainer_support import tiny_gpt2
 
     def perplexity(p: Any) -> dict[str, float]:
         return {

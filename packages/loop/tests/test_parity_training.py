@@ -7,14 +7,11 @@ Data are designed so the comparison is exact (sequential sampling); every log_hi
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
+from trainer_support import (
     RaggedTokenDataset,
     RegressionDataset,
     RegressionModel,

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
+from trainer_support import (
     RaggedTokenDataset,
     RegressionDataset,
     TinyTokenModel,

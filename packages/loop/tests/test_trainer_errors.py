@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import RegressionDataset, RegressionModel, base_kwargs, build_ours
+from trainer_support import RegressionDataset, RegressionModel, base_kwargs, build_ours
 
 
 def _model() -> torch.nn.Module:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
+from trainer_support import (
     RaggedTokenDataset,
     RegressionDataset,
     RegressionModel,
@@ -40,7 +37,7 @@ def _model() -> torch.nn.Module:
 def test_default_arguments_and_seed_at_construction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_trainer_support import reset_accelerate
+    from support.accelerate_state import reset_accelerate
 
     monkeypatch.chdir(tmp_path)
     reset_accelerate()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer_support import (
+from trainer_support import (
     RegressionDataset,
     RegressionModel,
     assert_same_logs,

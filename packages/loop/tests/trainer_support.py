@@ -1,6 +1,6 @@
 """Shared helpers for the Trainer tests: tiny models, datasets, and side-by-side runs.
 
-Imported by the test modules (they put this folder on sys.path); it holds no tests itself.
+Imported by the test modules as `trainer_support` (conftest.py puts this folder on sys.path).
 transformers is the reference here and only here (tests), never in package code.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+from support.accelerate_state import reset_accelerate
 from torch import nn
 
 RUNTIME_KEYS = ("_runtime", "_per_second", "model_preparation_time")
@@ -148,13 +149,6 @@ def tiny_gpt2(seed: int = 0) -> nn.Module:
 
 
 # ---- running both trainers -------------------------------------------------------------------------
-
-
-def reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
 
 
 def base_kwargs(tmp_path: Any, **overrides: Any) -> dict[str, Any]:

@@ -32,7 +32,10 @@ from typing import Any
 
 import torch
 
-from trainer_args import TrainingArguments
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: the support package
+from support.regression_job import RegressionData
+from support.regression_job import make_trainer as make_job_trainer
+
 from trainer_loop import Trainer
 from trainer_loop.checkpointing import get_last_checkpoint
 
@@ -40,54 +43,20 @@ MAX_STEPS = 12
 ROTATED = re.compile(r"^(\.trash-)?checkpoint-\d+(-\d+)?$")
 
 
-class Data(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    def __init__(self, n: int, seed: int) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, 4, generator=generator)
-        self.y = self.x @ torch.randn(4, 2, generator=generator)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[i], "labels": self.y[i]}
-
-
-class DropoutNet(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden = torch.nn.Linear(4, 16)
-        self.dropout = torch.nn.Dropout(0.3)
-        self.out = torch.nn.Linear(16, 2)
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = self.out(torch.relu(self.dropout(self.hidden(x))))
-        return {"loss": torch.nn.functional.mse_loss(logits, labels), "logits": logits}
-
-
 def make_trainer(output_dir: str) -> Trainer:
-    args = TrainingArguments(
-        output_dir=output_dir,
-        per_device_train_batch_size=2,
+    """The tiny regression job with evaluation every 2 steps and rotation (no noise, no workers)."""
+    return make_job_trainer(
+        output_dir,
+        train_dataset=RegressionData(20, seed=0, noise=0.0),  # 10 micro-batches: 5 steps per epoch
+        eval_dataset=RegressionData(6, seed=1, noise=0.0),
         per_device_eval_batch_size=2,
-        gradient_accumulation_steps=2,  # 10 micro-batches: 5 optimizer steps per epoch
+        dataloader_num_workers=0,
         max_steps=MAX_STEPS,
         save_steps=3,
         save_total_limit=2,  # rotation runs too
         eval_strategy="steps",
         eval_steps=2,
-        logging_steps=1,
-        learning_rate=0.05,
-        lr_scheduler_type="cosine",
-        warmup_steps=2,
         seed=11,
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
-    )
-    torch.manual_seed(args.seed)
-    return Trainer(
-        model=DropoutNet(), args=args, train_dataset=Data(20, 0), eval_dataset=Data(6, 1)
     )
 
 
