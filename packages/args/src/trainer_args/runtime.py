@@ -23,10 +23,14 @@ __all__ = [
     "n_gpu_hint",
     "parallel_mode",
     "rank_info",
+    "script_verbosity",
 ]
 
 # The logger whose level "passive" log levels report (the Trainer stack's root logger).
 VERBOSITY_LOGGER = "trainer"
+# transformers' library logger: scripts written for transformers set their verbosity on it
+# (`transformers.utils.logging.set_verbosity_info()`); read by name, never imported.
+TRANSFORMERS_LOGGER = "transformers"
 _INSTALL_HINT = "pip install trainer-dist"
 
 
@@ -90,8 +94,26 @@ def rank_info(args: Any, state_attr: str, env_var: str, default: int) -> int:
     return _env_int(env_var, default)
 
 
-def current_verbosity() -> int:
-    """The effective level of the `trainer` logger (what a `"passive"` log level keeps)."""
+def script_verbosity() -> int | None:
+    """The level the script gave the libraries, if it gave one.
+
+    The level set on our `trainer` logger, else the one set on transformers' library logger
+    (a transformers script sets its verbosity there, and transformers sets its default there
+    when imported); None when neither has a level of its own.
+    """
     import logging
 
-    return logging.getLogger(VERBOSITY_LOGGER).getEffectiveLevel()
+    for name in (VERBOSITY_LOGGER, TRANSFORMERS_LOGGER):
+        level = logging.getLogger(name).level
+        if level != logging.NOTSET:
+            return level
+    return None
+
+
+def current_verbosity() -> int:
+    """What a `"passive"` log level keeps: `script_verbosity()`, else the `trainer` logger's
+    effective level (the root logger's, WARNING by default)."""
+    import logging
+
+    level = script_verbosity()
+    return logging.getLogger(VERBOSITY_LOGGER).getEffectiveLevel() if level is None else level

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 # Single-process accelerators tried in transformers' order after MPS; CUDA comes last.
 _OTHER_ACCELERATORS = ("xpu", "mlu", "musa", "npu", "hpu", "neuron")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ def setup_devices(args: Any) -> DeviceSetup:
     """
     from accelerate.utils import DistributedType
 
+    logger.info("PyTorch: setting up devices")
     state = _create_partial_state(args)
     if state.distributed_type == DistributedType.NO:
         device, n_gpu = _single_process_device(args)

@@ -51,6 +51,8 @@ def save_model(trainer: Trainer, output_dir: str) -> None:
     """`Trainer.save_model`: weights (+config), processing class, `training_args.json`."""
     from trainer_loop.checkpointing import save_model_files
 
+    if trainer.args.should_save:
+        logger.info(f"Saving model checkpoint to {output_dir}")
     save_model_files(
         trainer.model,
         output_dir,

@@ -138,61 +138,136 @@ def nested_concat_all(items: Sequence[Any], padding_index: int = -100) -> Any:
 
 
 class _RowWriter:
-    """One result array, allocated once from the expected row count and written chunk by chunk.
+    """One plain array result, written batch by batch into an array sized from the dataset.
 
-    Rows past the dataset's end grow the array; a wider chunk widens it (the new columns
-    padded with `padding_index`, as transformers pads dim 1). The peak is then the result
-    plus one chunk, as a loop that preallocates its output by hand would have.
+    The buffer has one row per expected example and the widest width seen so far. It is
+    `np.empty`: each written row pads only its own tail, so no value is written and then
+    overwritten, and the pages of a dropped last batch are never touched. Widening (a batch
+    longer than any before) re-copies the rows already written, so it is allowed only while the
+    rows re-copied in all stay within an eighth of the expected rows: in random order the
+    longest batch comes early and this costs little. After that (lengths that keep growing, as
+    in data sorted by length), or past the expected row count, the batches are kept as they
+    are and written once, at the end, into an array of exactly the final shape. Either way each
+    value is copied about once; the peak is the result plus the batches not yet written.
     """
 
-    def __init__(self, first: np.ndarray, rows: int, padding_index: int) -> None:
+    def __init__(
+        self, like: np.ndarray, rows: int, padding_index: int, width: int | None = None
+    ) -> None:
+        """An empty result for batches shaped like `like`, `rows` expected, at least `width` wide."""
         self.padding_index = padding_index
-        self.array = self._allocate((max(rows, first.shape[0]), *first.shape[1:]), first.dtype)
-        self.rows = 0
-        self.write(first)
-
-    def _allocate(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        if len(shape) == 1:
-            return np.empty(shape, dtype)
-        return np.full(shape, self.padding_index, dtype)
+        self._dtype = like.dtype
+        self._ndim = like.ndim
+        self._trailing = like.shape[2:]
+        capacity = max(rows, like.shape[0])
+        shape: tuple[int, ...] = (capacity,)
+        if like.ndim > 1:
+            shape = (capacity, max(like.shape[1], width or 0), *self._trailing)
+        self._buffer: np.ndarray | None = np.empty(shape, like.dtype)
+        self._filled = 0
+        # Rows that widening may still re-copy: beyond this, wider batches are kept instead.
+        self._recopy_budget = capacity // 8
+        self._late: list[Any] = []  # batches kept for the final write, in order
+        self._result: np.ndarray | None = None
 
     def fits(self, chunk: Any) -> bool:
-        a = self.array
+        """Whether `chunk` can join this result (same dtype, rank and trailing dimensions)."""
         return (
-            isinstance(chunk, np.ndarray)
-            and chunk.dtype == a.dtype
-            and chunk.ndim == a.ndim
-            and chunk.shape[2:] == a.shape[2:]
+            self._result is None
+            and isinstance(chunk, np.ndarray)
+            and chunk.dtype == self._dtype
+            and chunk.ndim == self._ndim
+            and chunk.shape[2:] == self._trailing
         )
 
     def write(self, chunk: np.ndarray) -> None:
-        end = self.rows + chunk.shape[0]
-        a = self.array
-        if end > a.shape[0] or (a.ndim > 1 and chunk.shape[1] > a.shape[1]):
-            rows = max(end, a.shape[0]) if end <= a.shape[0] else max(end, 2 * a.shape[0])
-            width = (max(a.shape[1], chunk.shape[1]),) if a.ndim > 1 else ()
-            grown = self._allocate((rows, *width, *a.shape[2:]), a.dtype)
-            if a.ndim > 1:
-                grown[: self.rows, : a.shape[1]] = a[: self.rows]
-            else:
-                grown[: self.rows] = a[: self.rows]
-            self.array = a = grown
-        if a.ndim > 1:
-            a[self.rows : end, : chunk.shape[1]] = chunk
-        else:
-            a[self.rows : end] = chunk
-        self.rows = end
+        self.write_many([chunk])
+
+    def write_many(self, chunks: list[Any]) -> None:
+        """Append `chunks` (each `fits`); drops each from the list once it is written.
+
+        The caller's list is then the only other reference, so a batch's memory is freed as
+        soon as it is copied instead of when the whole group is done.
+        """
+        buffer = self._buffer
+        assert buffer is not None, "write after result()"
+        if not chunks:
+            return
+        rows = sum(c.shape[0] for c in chunks)
+        fits_rows = not self._late and self._filled + rows <= buffer.shape[0]
+        if fits_rows and buffer.ndim > 1:
+            width = max(c.shape[1] for c in chunks)
+            if width > buffer.shape[1]:
+                if self._filled <= self._recopy_budget:
+                    self._recopy_budget -= self._filled
+                    buffer = self._widen(width)
+                else:
+                    fits_rows = False
+        if not fits_rows:
+            self._late.extend(chunks)
+            return
+        for i, chunk in enumerate(chunks):
+            chunks[i] = None
+            self._put(buffer, self._filled, chunk)
+            self._filled += chunk.shape[0]
+
+    def _put(self, target: np.ndarray, start: int, chunk: np.ndarray) -> None:
+        end = start + chunk.shape[0]
+        if target.ndim == 1:
+            target[start:end] = chunk
+            return
+        target[start:end, : chunk.shape[1]] = chunk
+        if chunk.shape[1] < target.shape[1]:
+            target[start:end, chunk.shape[1] :] = self.padding_index
+
+    def _widen(self, width: int) -> np.ndarray:
+        old = self._buffer
+        assert old is not None
+        wider = np.empty((old.shape[0], width, *self._trailing), old.dtype)
+        self._put(wider, 0, old[: self._filled])
+        self._buffer = wider
+        return wider
+
+    @property
+    def array(self) -> np.ndarray:
+        """The finished result (built on first access)."""
+        return self.result()
 
     def result(self) -> np.ndarray:
-        # Fewer rows than expected (a dropped last batch): a view, no copy of the result.
-        return self.array if self.rows == self.array.shape[0] else self.array[: self.rows]
+        if self._result is not None:
+            return self._result
+        buffer = self._buffer
+        assert buffer is not None
+        self._buffer = None
+        late = self._late
+        if not late:
+            # Fewer rows than expected (a dropped last batch): a view, no copy of the result.
+            result = buffer if self._filled == buffer.shape[0] else buffer[: self._filled]
+        else:
+            rows = self._filled + sum(c.shape[0] for c in late if c is not None)
+            shape: tuple[int, ...] = (rows,)
+            if buffer.ndim > 1:
+                width = max(buffer.shape[1], *(c.shape[1] for c in late if c is not None))
+                shape = (rows, width, *self._trailing)
+            result = np.empty(shape, self._dtype)
+            self._put(result, 0, buffer[: self._filled])
+            start = self._filled
+            del buffer  # the last reference: its memory goes before the kept batches are copied
+            for i, chunk in enumerate(late):
+                late[i] = None  # each kept batch is freed once copied
+                self._put(result, start, chunk)
+                start += chunk.shape[0]
+            self._late = []
+        self._result = result
+        return result
 
 
 class EvalAccumulator:
     """Collects per-batch results; moves them to CPU in chunks; concatenates once at the end.
 
     With `rows` (the dataset's length, when known) a plain array result is written into one
-    array allocated up front instead of being concatenated from the chunks at the end. With
+    array allocated from it (`_RowWriter`) instead of being concatenated from the chunks at the
+    end. With
     `do_concat=False` the result is the list of per-batch (numpy) results, as transformers
     gives with `eval_do_concat_batches=False`.
     """
@@ -218,30 +293,42 @@ class EvalAccumulator:
         if not self.do_concat:
             self._arrays.extend(nested_numpify(p) for p in pending)
             return
-        if self._rows is not None and all(
-            isinstance(p, torch.Tensor) and p.device.type == "cpu" for p in pending
-        ):
-            # Already on the CPU: each batch is written straight into the result.
-            for part in pending:
-                self._store(nested_numpify(part))
+        if all(isinstance(p, torch.Tensor) and p.device.type == "cpu" for p in pending):
+            # Already on the CPU: there is no transfer to batch up, so each batch (a numpy view
+            # of its tensor, no copy) goes on as it is and is copied once, into the result.
+            parts = [nested_numpify(p) for p in pending]
+            del pending
+            self._store(parts)
             return
         # One array per chunk: one transfer, few large blocks, each released once stored.
-        self._store(nested_numpify(nested_concat_all(pending, self.padding_index)))
+        self._store([nested_numpify(nested_concat_all(pending, self.padding_index))])
 
-    def _store(self, chunk: Any) -> None:
+    def _store(self, parts: list[Any]) -> None:
+        """Hand `parts` (CPU results, in order) to the writer, or keep them to concatenate."""
+        if self._writer is None and not self._arrays and self._rows is not None:
+            self._writer = self._new_writer(parts, self._rows)
         writer = self._writer
-        if writer is not None and writer.fits(chunk):
-            writer.write(chunk)
+        if writer is not None and all(writer.fits(p) for p in parts):
+            # The writer drops each part from `parts` once it is copied (frees it early).
+            writer.write_many(parts)
             return
-        first = writer is None and not self._arrays and self._rows is not None
-        if first and isinstance(chunk, np.ndarray) and chunk.ndim >= 1:
-            assert self._rows is not None
-            self._writer = _RowWriter(chunk, self._rows, self.padding_index)
-            return
-        if writer is not None:  # a chunk of another shape or type: back to concatenating
+        if writer is not None:  # a part of another shape or type: back to concatenating
             self._arrays.append(writer.result())
             self._writer = None
-        self._arrays.append(chunk)
+        self._arrays.extend(parts)
+
+    def _new_writer(self, parts: list[Any], rows: int) -> _RowWriter | None:
+        """A writer for `parts` when all are plain arrays it can take, as wide as the widest."""
+        like = parts[0]
+        if not isinstance(like, np.ndarray) or like.ndim == 0:
+            return None
+        width = (
+            max(p.shape[1] for p in parts if isinstance(p, np.ndarray) and p.ndim > 1)
+            if like.ndim > 1
+            else None
+        )
+        writer = _RowWriter(like, rows, self.padding_index, width)
+        return writer if all(writer.fits(p) for p in parts) else None
 
     def get_arrays(self) -> Any:
         self.to_cpu_and_numpy()
@@ -416,7 +503,12 @@ def evaluation_loop(
         prediction_loss_only = args.prediction_loss_only
     model = _prepare_eval_model(trainer)
     batch_size = args.eval_batch_size
-    logger.info(f"***** Running {description} *****")
+    logger.info(f"\n***** Running {description} *****")
+    if has_length(dataloader):
+        logger.info(f"  Num examples = {trainer.num_examples(dataloader)}")
+    else:
+        logger.info("  Num examples: Unknown")
+    logger.info(f"  Batch size = {trainer.args.eval_batch_size}")
     if hasattr(model, "eval") and callable(model.eval):
         model.eval()
     if hasattr(trainer.optimizer, "eval") and callable(trainer.optimizer.eval):

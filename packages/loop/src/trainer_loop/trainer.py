@@ -350,6 +350,8 @@ class Trainer:
             raise TypeError(
                 f"The `data_collator` must be callable, got {type(self.data_collator).__name__}."
             )
+        if args.max_steps > 0 and args.num_train_epochs > 0:
+            logger.info("max_steps is given, it will override any value given in num_train_epochs")
         if (
             self.train_dataset is not None
             and not data_mod.has_length(self.train_dataset)

@@ -287,14 +287,10 @@ def inner_training_loop(
         max_steps, train_dataloader, resume_from_checkpoint
     )
 
-    logger.info("***** Running training *****")
-    logger.info(f"  Num examples = {num_examples:,}")
-    logger.info(f"  Num Epochs = {num_train_epochs:,}")
-    logger.info(
-        f"  Total train batch size (w. parallel, distributed & accumulation) = {total_train_batch_size:,}"
-    )
-    logger.info(f"  Gradient Accumulation steps = {args.gradient_accumulation_steps}")
-    logger.info(f"  Total optimization steps = {max_steps:,}")
+    _log_run(trainer, model, num_examples, num_train_epochs, num_update_steps_per_epoch,
+             total_train_batch_size, max_steps)  # fmt: skip
+    if resume_from_checkpoint is not None:
+        _log_resume(trainer, epochs_trained, steps_trained_in_current_epoch)
 
     start_time = time.time()
     trainer._initial_num_input_tokens_seen = trainer.state.num_input_tokens_seen
@@ -336,6 +332,49 @@ def inner_training_loop(
             break
 
     return trainer._finalize_training(trial, num_train_samples, start_time)
+
+
+def _log_run(
+    trainer: Trainer,
+    model: torch.nn.Module,
+    num_examples: int,
+    num_train_epochs: int,
+    num_update_steps_per_epoch: int,
+    total_train_batch_size: int,
+    max_steps: int,
+) -> None:
+    """The "***** Running training *****" block, line for line as transformers writes it."""
+    if not logger.isEnabledFor(logging.INFO):
+        return  # counting the parameters walks the model
+    args = trainer.args
+    logger.info("***** Running training *****")
+    logger.info(f"  Num examples = {num_examples:,}")
+    logger.info(f"  Num Epochs = {num_train_epochs:,}")
+    logger.info(f"  Num update steps per epoch = {num_update_steps_per_epoch:,}")
+    logger.info(f"  Instantaneous batch size per device = {args.per_device_train_batch_size:,}")
+    if args.per_device_train_batch_size != trainer._train_batch_size:
+        logger.info(
+            f"  Training with DataParallel so batch size has been adjusted to: {trainer._train_batch_size:,}"
+        )
+    logger.info(
+        f"  Total train batch size (w. parallel, distributed & accumulation) = {total_train_batch_size:,}"
+    )
+    logger.info(f"  Gradient Accumulation steps = {args.gradient_accumulation_steps}")
+    logger.info(f"  Total optimization steps = {max_steps:,}")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info(f"  Number of trainable parameters = {trainable:,}")
+
+
+def _log_resume(trainer: Trainer, epochs_trained: int, steps_in_epoch: int) -> None:
+    logger.info(
+        f"  Resuming training from checkpoint with epoch {epochs_trained} and global step "
+        f"{trainer.state.global_step}"
+    )
+    if not trainer.args.ignore_data_skip:
+        logger.info(
+            f"  Fast-forwarding the dataloader past {epochs_trained} epochs and {steps_in_epoch} "
+            "batches to resume from the exact training state."
+        )
 
 
 def _warn_on_changed_steps(args: Any, state: Any) -> None:
@@ -855,6 +894,7 @@ def finalize_training(
     from trainer_loop.metrics import speed_metrics
     from trainer_loop.outputs import TrainOutput
 
+    logger.info("\n\nTraining completed.\n\n")
     state = trainer.state
     trainer._losses.settle()
     trainer._total_loss_scalar += trainer._tr_loss.item()

@@ -35,8 +35,18 @@ def set_verbosity(level: int) -> None:
 
 
 def apply_log_level(args: object) -> None:
-    """`log_level` (or `log_level_replica` on other processes); "passive" leaves logging as it is."""
+    """`log_level` (or `log_level_replica` on other processes), as transformers' Trainer does.
+
+    "passive" keeps the level the script gave the libraries: when it set one (on our `trainer`
+    logger, or on transformers' as transformers' example scripts do), every library logger
+    follows it; otherwise logging is left as it is.
+    """
     name = args.log_level if args.should_log else args.log_level_replica  # type: ignore[attr-defined]
     if str(getattr(name, "value", name)) == "passive":
+        from trainer_args.runtime import script_verbosity
+
+        level = script_verbosity()
+        if level is not None:
+            set_verbosity(level)
         return
     set_verbosity(args.get_process_log_level())  # type: ignore[attr-defined]

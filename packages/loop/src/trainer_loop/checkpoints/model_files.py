@@ -112,6 +112,7 @@ def save_model_files(
             kwargs["safe_serialization"] = True  # transformers 4.x; 5.x always writes safetensors
         inner.save_pretrained(str(output_dir), **kwargs)
     elif is_main_process:
+        logger.info("Trainer.model is not a `PreTrainedModel`, only saving its state dict.")
         weights = state_dict if state_dict is not None else inner.state_dict()
         with writing(output_dir / SAFE_WEIGHTS_NAME):
             save_file(
@@ -211,7 +212,6 @@ def load_best_model(
 ) -> None:
     """`load_best_model_at_end`: load the best checkpoint's weights, or warn as transformers."""
     folder = Path(best_model_checkpoint)
-    logger.info(f"Loading best model from {folder}.")
     if not load_model_weights(model, folder, accelerator=accelerator):
         logger.warning(
             f"Could not locate the best model at {folder / SAFE_WEIGHTS_NAME}, if you are running a "

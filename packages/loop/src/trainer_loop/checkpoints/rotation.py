@@ -110,15 +110,19 @@ def sorted_checkpoints(
     return ordered
 
 
-def _delete_checkpoint(path: Path, output_dir: Path) -> None:
-    """rmtree a checkpoint folder, refusing anything that is not a real folder of output_dir."""
+def _delete_checkpoint(path: Path, output_dir: Path, level: int = logging.DEBUG) -> None:
+    """rmtree a checkpoint folder, refusing anything that is not a real folder of output_dir.
+
+    Rotation during training is quiet (`level` DEBUG), as in transformers; the end-of-training
+    clean-up of `save_total_limit=1` says what it deletes (INFO).
+    """
     if path.is_symlink() or checkpoint_step(path) is None:
         logger.warning(f"Not deleting {path}: not a checkpoint folder.")
         return
     if path.resolve().parent != output_dir.resolve():
         logger.warning(f"Not deleting {path}: it lies outside {output_dir}.")
         return
-    logger.info(f"Deleting older checkpoint [{path}] due to args.save_total_limit")
+    logger.log(level, f"Deleting older checkpoint [{path}] due to args.save_total_limit")
     trash = path.with_name(f"{TRASH_PREFIX}{path.name}-{os.getpid()}")
     try:
         os.replace(path, trash)  # one atomic step: a cut deletion never leaves a checkpoint-N
@@ -179,6 +183,6 @@ def prune_checkpoints_at_train_end(
     deleted = []
     for checkpoint in sorted_checkpoints(output_dir, best_model_checkpoint):
         if not os.path.samefile(checkpoint, best_model_checkpoint):
-            _delete_checkpoint(checkpoint, output_dir)
+            _delete_checkpoint(checkpoint, output_dir, logging.INFO)
             deleted.append(checkpoint)
     return deleted

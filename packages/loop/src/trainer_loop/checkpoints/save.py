@@ -149,6 +149,7 @@ def save_checkpoint(
             "partitioned and saved with pickle). Use save_only_model=True, or FSDP/DDP."
         )
     if should_save:
+        logger.info(f"Saving model checkpoint to {final}")
         prepare_tmp(final)
     _barrier(accelerator)
     tmp = tmp_sibling(final)
