@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import pytest
 import torch
 from crash_job import make_trainer
 from safetensors.torch import load_file, save_file
+from side_by_side import assert_same_logs
+from support.accelerate_state import reset_accelerate
 
 from trainer_args import TrainingArguments, ValidationError
 from trainer_loop.checkpointing import CheckpointFormatError, get_last_checkpoint
@@ -42,13 +45,52 @@ def _copy(run3: Path, tmp_path: Path) -> tuple[Path, Path]:
     return out, out / "checkpoint-3"
 
 
-def _resume(out: Path, checkpoint: str | bool = True, max_steps: int = 4) -> Any:
-    trainer = make_trainer(str(out))
+class StepsRun:
+    """Records `global_step` at the end of every optimizer step this process runs.
+
+    Duck-typed, so that transformers' Trainer takes it too."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.steps.append(state.global_step)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+
+def _resume(
+    out: Path, checkpoint: str | Path | bool = True, max_steps: int = 4, **kwargs: Any
+) -> Any:
+    """Resume the crash job in `out` up to `max_steps`; `trainer.steps_run` is what it ran."""
+    recorder = StepsRun()
+    reset_accelerate()
+    trainer = make_trainer(str(out), callbacks=[recorder], **kwargs)
     trainer.args.max_steps = max_steps
     trainer.train(
         resume_from_checkpoint=str(checkpoint) if isinstance(checkpoint, Path) else checkpoint
     )
+    trainer.steps_run = recorder.steps
     return trainer
+
+
+def _saved_state(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "trainer_state.json").read_text())  # type: ignore[no-any-return]
+
+
+def assert_resumed_from(trainer: Any, checkpoint: Path | dict[str, Any]) -> None:
+    """The run went on from `checkpoint` (a folder, or its trainer_state.json read before the
+    run rotated it away): it ran only the steps after the checkpoint's, and its log history
+    begins with the checkpoint's (a run that silently started from scratch runs every step)."""
+    saved = _saved_state(checkpoint) if isinstance(checkpoint, Path) else checkpoint
+    assert trainer.steps_run == list(range(saved["global_step"] + 1, trainer.args.max_steps + 1))
+    assert trainer.state.global_step == trainer.args.max_steps
+    assert trainer.state.log_history[: len(saved["log_history"])] == saved["log_history"]
+    new = trainer.state.log_history[len(saved["log_history"]) :]
+    assert [e["step"] for e in new if "loss" in e] == trainer.steps_run, new
 
 
 def _truncate(name: str) -> Callable[[Path], None]:
@@ -131,24 +173,76 @@ def test_missing_weights_or_optimizer_tensors_are_named(run3: Path, tmp_path: Pa
     assert get_last_checkpoint(out) is None
 
 
-@pytest.mark.parametrize(
-    "name", ["optimizer.json", "scheduler.json", "rng_state_0.safetensors", "training_args.json"]
-)
+# Each optional file of ours and the file transformers writes in its place.
+OPTIONAL_FILES = {
+    "optimizer.json": "optimizer.pt",
+    "scheduler.json": "scheduler.pt",
+    "rng_state_0.safetensors": "rng_state.pth",
+    "training_args.json": "training_args.bin",
+}
+
+
+@pytest.fixture(scope="module")
+def run3_transformers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same as run3, written by transformers.Trainer."""
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path_factory.mktemp("run3_transformers") / "out"
+    reset_accelerate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = make_trainer(
+            str(out), trainer_cls=transformers.Trainer, args_cls=transformers.TrainingArguments
+        )
+        trainer.args.max_steps = 3
+        trainer.train()
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL_FILES))
 def test_optional_files_missing_resume_as_transformers(
     run3: Path, tmp_path: Path, name: str
 ) -> None:
     """transformers restores the optimizer only when both its files exist, logs a missing RNG
-    file, and never reads training_args.bin on resume: the run goes on."""
+    file, and never reads training_args.bin on resume: the run goes on from the checkpoint."""
     out, folder = _copy(run3, tmp_path)
     (folder / name).unlink()
-    assert _resume(out, folder).state.global_step == 4
+    resumed = _resume(out, folder, max_steps=5)
+    assert_resumed_from(resumed, folder)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("name", sorted(OPTIONAL_FILES))
+def test_optional_files_missing_resume_the_same_as_with_transformers(
+    run3: Path, run3_transformers: Path, tmp_path: Path, name: str
+) -> None:
+    """Side by side: transformers resumes its checkpoint without the matching file; the
+    logged numbers after the resume are the same as ours."""
+    import transformers
+
+    ours_out, ours_folder = _copy(run3, tmp_path / "ours")
+    ref_out, ref_folder = _copy(run3_transformers, tmp_path / "reference")
+    (ours_folder / name).unlink()
+    (ref_folder / OPTIONAL_FILES[name]).unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = _resume(
+            ref_out,
+            ref_folder,
+            max_steps=5,
+            trainer_cls=transformers.Trainer,
+            args_cls=transformers.TrainingArguments,
+        )
+    ours = _resume(ours_out, ours_folder, max_steps=5)
+    assert_resumed_from(reference, ref_folder)
+    assert ours.steps_run == reference.steps_run
+    assert_same_logs(reference, ours)  # its keys, in order; numbers to rel 1e-6
 
 
 def test_training_args_json_with_unknown_keys(run3: Path, tmp_path: Path) -> None:
     out, folder = _copy(run3, tmp_path)
     data = json.loads((folder / "training_args.json").read_text())
     (folder / "training_args.json").write_text(json.dumps({**data, "lerning_rate": 1.0}))
-    assert _resume(out, folder).state.global_step == 4  # resume never reads it
+    assert_resumed_from(_resume(out, folder), folder)  # resume never reads it
     with pytest.raises(
         ValidationError, match=r"lerning_rate=1\.0: unknown argument.*learning_rate"
     ):
@@ -204,7 +298,8 @@ def test_best_checkpoint_escaping_through_dotdot_is_only_read(run3: Path, tmp_pa
     state["best_model_checkpoint"] = str(out / ".." / "precious" / "checkpoint-1")
     state["best_global_step"] = 1
     (folder / "trainer_state.json").write_text(json.dumps(state))
-    _resume(out, True, max_steps=12)  # rotation with limit 2 runs at steps 6, 9 and 12
+    resumed = _resume(out, True, max_steps=12)  # rotation with limit 2 runs at 6, 9 and 12
+    assert_resumed_from(resumed, state)
     assert _intact(victim)
     assert sorted(os.listdir(out)) == ["checkpoint-12", "checkpoint-9"]
 
@@ -235,7 +330,7 @@ def test_pickles_planted_beside_ours_are_never_run(run3: Path, tmp_path: Path) -
     out, folder = _copy(run3, tmp_path)
     marker = tmp_path / "pwned"
     _plant(folder, marker)
-    assert _resume(out, True).state.global_step == 4
+    assert_resumed_from(_resume(out, True), folder)
     assert not marker.exists()
 
 
@@ -267,9 +362,7 @@ def test_resume_path_through_dotdot_reads_there_and_writes_only_in_output_dir(
     shutil.copytree(run3 / "checkpoint-3", elsewhere / "checkpoint-3")
     before = {p.name: p.read_bytes() for p in (elsewhere / "checkpoint-3").iterdir()}
     out = tmp_path / "out"
-    trainer = make_trainer(str(out))
-    trainer.args.max_steps = 9
-    trainer.train(resume_from_checkpoint=str(out / ".." / "elsewhere" / "checkpoint-3"))
-    assert trainer.state.global_step == 9
+    trainer = _resume(out, out / ".." / "elsewhere" / "checkpoint-3", max_steps=9)
+    assert_resumed_from(trainer, elsewhere / "checkpoint-3")
     assert sorted(os.listdir(out)) == ["checkpoint-6", "checkpoint-9"]
     assert {p.name: p.read_bytes() for p in (elsewhere / "checkpoint-3").iterdir()} == before

@@ -85,12 +85,15 @@ def make_trainer(
     *,
     train_dataset: torch.utils.data.Dataset | None = None,  # type: ignore[type-arg]
     eval_dataset: torch.utils.data.Dataset | None = None,  # type: ignore[type-arg]
+    trainer_cls: Any = Trainer,
+    args_cls: Any = TrainingArguments,
     **overrides: Any,
-) -> Trainer:
-    """Our Trainer on the job; the model is initialised from the run's seed."""
-    args = make_args(output_dir, **overrides)
+) -> Any:
+    """A Trainer on the job (ours, or `transformers.Trainer` and `transformers.TrainingArguments`
+    passed as `trainer_cls` and `args_cls`); the model is initialised from the run's seed."""
+    args = args_cls(**job_options(output_dir, **overrides))
     torch.manual_seed(args.seed)
-    return Trainer(
+    return trainer_cls(
         model=DropoutNet(),
         args=args,
         train_dataset=RegressionData() if train_dataset is None else train_dataset,

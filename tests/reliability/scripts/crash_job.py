@@ -43,8 +43,10 @@ MAX_STEPS = 12
 ROTATED = re.compile(r"^(\.trash-)?checkpoint-\d+(-\d+)?$")
 
 
-def make_trainer(output_dir: str) -> Trainer:
-    """The tiny regression job with evaluation every 2 steps and rotation (no noise, no workers)."""
+def make_trainer(output_dir: str, **kwargs: Any) -> Any:
+    """The tiny regression job with evaluation every 2 steps and rotation (no noise, no workers).
+
+    `kwargs` go to support.regression_job.make_trainer (callbacks, trainer_cls, args_cls)."""
     return make_job_trainer(
         output_dir,
         train_dataset=RegressionData(20, seed=0, noise=0.0),  # 10 micro-batches: 5 steps per epoch
@@ -57,6 +59,7 @@ def make_trainer(output_dir: str) -> Trainer:
         eval_strategy="steps",
         eval_steps=2,
         seed=11,
+        **kwargs,
     )
 
 
