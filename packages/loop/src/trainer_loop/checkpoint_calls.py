@@ -47,8 +47,8 @@ def _state_dict(trainer: Trainer) -> Any:
     return None
 
 
-def save_model(trainer: Trainer, output_dir: str) -> None:
-    """`Trainer.save_model`: weights (+config), processing class, `training_args.json`."""
+def save_model(trainer: Trainer, output_dir: str, state_dict: Any = None) -> None:
+    """`Trainer._save`: weights (+config), processing class, `training_args.json`."""
     from trainer_loop.checkpointing import save_model_files
 
     if trainer.args.should_save:
@@ -57,7 +57,7 @@ def save_model(trainer: Trainer, output_dir: str) -> None:
         trainer.model,
         output_dir,
         _processing_class(trainer),
-        _state_dict(trainer),
+        _state_dict(trainer) if state_dict is None else state_dict,
         args=trainer.args,
         is_main_process=bool(trainer.args.should_save),
         accelerator=trainer.accelerator,

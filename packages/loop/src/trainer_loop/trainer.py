@@ -1146,11 +1146,20 @@ class Trainer:
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Save the model (safetensors / save_pretrained), processing class and training args."""
+        self._save(output_dir)
+
+    def _save(
+        self, output_dir: str | None = None, state_dict: dict[str, Any] | None = None
+    ) -> None:
+        """Write the model files to `output_dir` (default `args.output_dir`), as transformers.
+
+        `state_dict` replaces the model's own weights (scripts pass a CPU copy); only the
+        processes with `args.should_save` write.
+        """
         from trainer_loop import checkpoint_calls
 
-        checkpoint_calls.save_model(
-            self, output_dir if output_dir is not None else self.args.output_dir
-        )
+        folder = output_dir if output_dir is not None else self.args.output_dir
+        checkpoint_calls.save_model(self, folder, state_dict)
 
     def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
         from trainer_loop import checkpoint_calls
@@ -1215,9 +1224,60 @@ class Trainer:
         """Not supported: save with `save_model()` and upload with `huggingface_hub` yourself."""
         raise _hub_unsupported("Trainer.push_to_hub()")
 
-    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported (model cards are a Hub feature)."""
-        raise _hub_unsupported("Trainer.create_model_card()")
+    def create_model_card(
+        self,
+        language: str | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        tasks: str | list[str] | None = None,
+        dataset_tags: str | list[str] | None = None,
+        dataset: str | list[str] | None = None,
+        dataset_args: str | list[str] | None = None,
+    ) -> None:
+        """Draft a model card in `output_dir/README.md`, as transformers does, without the network.
+
+        It names the model, what it was fine-tuned from and on, the last evaluation results,
+        the hyperparameters, every evaluation during training and the framework versions. The
+        base model, the task and the dataset are inferred from the model and the data unless
+        given. An existing card's tags are kept when `tags` is given; a PEFT card is updated by
+        the PEFT model too. Only the world's main process writes.
+        """
+        if not self.is_world_process_zero():
+            return
+        from pathlib import Path
+
+        from trainer_loop.model_card import (
+            MODEL_CARD_NAME,
+            ModelCard,
+            merged_tags,
+            write_model_card,
+        )
+
+        tags, library = merged_tags(Path(self.args.output_dir) / MODEL_CARD_NAME, tags)
+        card = ModelCard.from_run(
+            args=self.args,
+            model=self.model,
+            dataset_object=self.eval_dataset
+            if self.eval_dataset is not None
+            else self.train_dataset,
+            log_history=self.state.log_history,
+            language=language,
+            license=license,
+            tags=tags,
+            model_name=model_name,
+            finetuned_from=finetuned_from,
+            tasks=tasks,
+            dataset_tags=dataset_tags,
+            dataset=dataset,
+            dataset_args=dataset_args,
+        )
+        write_model_card(self.args.output_dir, card)
+        if library == "peft":
+            self.accelerator.unwrap_model(self.model).create_or_update_model_card(
+                self.args.output_dir
+            )
 
     # ---- callbacks and processes ------------------------------------------------------------------
 
