@@ -21,10 +21,16 @@ DEFAULT_PYTHON = "3.11"
 # What the test suite needs besides the packages. transformers is the reference
 # implementation the parity tests compare against; it is never a dependency.
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "import-linter>=2.1", "PyYAML>=6.0"]
-REFERENCE_DEPS = ["transformers>=5.0,<6", "datasets>=3.0", "optuna>=4.0", "peft>=0.13"]
+# sacrebleu: a metric library users pass to compute_metrics (pure Python, no torch).
+REFERENCE_DEPS = [
+    "transformers>=5.0,<6", "datasets>=3.0", "optuna>=4.0", "peft>=0.13", "sacrebleu>=2.4",
+]  # fmt: skip
 # mlflow-skinny: the tracking client with its local file store, without the server stack.
 # trackio: local SQLite store, so its test reads every logged scalar back (0.21: bucket_id).
 REPORTING_DEPS = ["tensorboard>=2.15", "matplotlib>=3.6", "mlflow-skinny>=2.10", "trackio>=0.21"]
+# Not in the tests session: transformers imports comet_ml whenever it is installed (1.5 s in
+# every process that imports transformers.Trainer, plus its framework hooks). Its own session.
+COMET_DEPS = ["comet_ml>=3.43.2"]
 # The benchmarks compare against transformers (and lightning when it is installed); they read
 # memory from /proc, so nothing else is needed.
 BENCH_DEPS = ["transformers>=5.0,<6"]
@@ -58,6 +64,14 @@ def tests(session: nox.Session, torch: str) -> None:
     _install_stack(session, torch, *TEST_DEPS, *REFERENCE_DEPS, *REPORTING_DEPS)
     session.run("lint-imports", "--no-cache")
     session.run("pytest", *session.posargs, env={"TRAINER_TORCH_EXPECTED": torch})
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def comet(session: nox.Session) -> None:
+    """The comet_ml integration against the real package, offline (the tests session has a fake)."""
+    _install_stack(session, TORCH_VERSIONS[0], *TEST_DEPS, "transformers>=5.0,<6", *COMET_DEPS)
+    reporting = str(ROOT / "packages" / "loop" / "tests" / "test_reporting.py")
+    session.run("pytest", reporting, "-k", "comet", *session.posargs)
 
 
 @nox.session(python=PYTHONS)
