@@ -1,7 +1,8 @@
 """FSDP options: legacy `fsdp` strings/lists folded into `fsdp_config`, plugin kwargs built.
 
-Mirrors transformers' `_process_fsdp_args` without accelerate: the two accelerate
-constants it needs are spelled out here.
+Mirrors transformers' `_process_fsdp_args` without accelerate: the accelerate constants it
+needs are spelled out here, once for every layer (trainer_dist's plugin builder reads them
+from this module too).
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ from typing import Any
 
 from trainer_args.enums import FSDPOption
 from trainer_args.errors import ValidationError
+from trainer_args.truth import STRTOBOOL, parse_truth
 
-__all__ = ["process_fsdp_args"]
+__all__ = [
+    "AUTO_WRAP_POLICIES",
+    "CPU_RAM_EFFICIENT_LOADING_ENV",
+    "SHARDING_STRATEGIES",
+    "process_fsdp_args",
+]
 
 logger = logging.getLogger(__name__)
+# accelerate's FSDP_SHARDING_STRATEGY: the legacy `fsdp` words that name a strategy.
 SHARDING_STRATEGIES = (
     "FULL_SHARD",
     "SHARD_GRAD_OP",
@@ -24,18 +32,20 @@ SHARDING_STRATEGIES = (
     "HYBRID_SHARD",
     "HYBRID_SHARD_ZERO2",
 )
+# accelerate's FSDP_AUTO_WRAP_POLICY; the first is the default.
 AUTO_WRAP_POLICIES = ("TRANSFORMER_BASED_WRAP", "SIZE_BASED_WRAP", "NO_WRAP")
-_TRUE = ("y", "yes", "t", "true", "on", "1")
-_FALSE = ("n", "no", "f", "false", "off", "0")
+# Read by model loading code and accelerate, so it is set wherever the plugin kwargs are built.
+CPU_RAM_EFFICIENT_LOADING_ENV = "FSDP_CPU_RAM_EFFICIENT_LOADING"
 
 
 def _str_to_bool(name: str, value: Any) -> bool:
-    text = str(value).lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ValidationError.for_field(
-        f"fsdp_config.{name}", value, "invalid truth value", [*_TRUE, *_FALSE]
-    )
+    # transformers reads these options with strtobool (on/off accepted), not string_to_bool.
+    parsed = parse_truth(str(value), STRTOBOOL)
+    if parsed is None:
+        raise ValidationError.for_field(
+            f"fsdp_config.{name}", value, "invalid truth value", STRTOBOOL.words
+        )
+    return parsed
 
 
 def _load_config(value: Any) -> dict[str, Any]:
@@ -143,8 +153,7 @@ def _plugin_args(config: dict[str, Any]) -> dict[str, Any]:
     _wrap_policy(config, plugin)
     ram_efficient = str(config.get("cpu_ram_efficient_loading", "false")).lower()
     plugin["cpu_ram_efficient_loading"] = _str_to_bool("cpu_ram_efficient_loading", ram_efficient)
-    # Read by model loading code and accelerate, as upstream sets it here.
-    os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = ram_efficient
+    os.environ[CPU_RAM_EFFICIENT_LOADING_ENV] = ram_efficient  # as upstream sets it here
     plugin["state_dict_type"] = config.get("state_dict_type", "FULL_STATE_DICT")
     if "activation_checkpointing" in config:
         plugin["activation_checkpointing"] = _str_to_bool(

@@ -22,27 +22,25 @@ from typing import Any, Literal, Union
 
 from trainer_args.errors import FieldError, ValidationError, closest
 from trainer_args.fields import init_fields
+from trainer_args.truth import ARGPARSE, parse_truth
 
 __all__ = ["ArgumentParser", "ArgumentSpec", "make_choice_type_function", "string_to_bool"]
 
 MISSING: Any = dataclasses.MISSING
 _PRIVATE_PREFIX = "trainer_args."
 _SPEC_CACHE: dict[type, list[ArgumentSpec]] = {}
-_TRUE = ("yes", "true", "t", "y", "1")
-_FALSE = ("no", "false", "f", "n", "0")
 
 
 def string_to_bool(v: str | bool) -> bool:
     """yes/no, true/false, t/f, y/n, 1/0 in any case; anything else is an argparse type error."""
     if isinstance(v, bool):
         return v
-    if v.lower() in _TRUE:
-        return True
-    if v.lower() in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(
-        f"Truthy value expected: got {v} but expected one of yes/no, true/false, t/f, y/n, 1/0 (case insensitive)."
-    )
+    value = parse_truth(v, ARGPARSE)
+    if value is None:
+        raise argparse.ArgumentTypeError(
+            f"Truthy value expected: got {v} but expected one of {ARGPARSE.pairs()} (case insensitive)."
+        )
+    return value
 
 
 def make_choice_type_function(choices: Iterable[Any]) -> Callable[[str], Any]:

@@ -48,7 +48,3 @@ def accelerator_config(args: Any) -> dict[str, Any]:
     merged = dict(ACCELERATOR_CONFIG_DEFAULTS)
     merged.update(as_dict(getattr(args, "accelerator_config", None)))
     return merged
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "false").strip().lower() in {"1", "true", "yes", "y", "on"}

@@ -6,7 +6,8 @@ import copy
 import importlib.util
 from typing import Any
 
-from trainer_dist._config import as_dict, env_flag
+from trainer_args.truth import ACCELERATE_ENV, env_flag
+from trainer_dist._config import as_dict
 from trainer_dist.errors import UnsupportedSetupError
 
 
@@ -51,7 +52,7 @@ def build_deepspeed_plugin(args: Any, world_size: int = 1) -> Any:
     As transformers, `ACCELERATE_USE_DEEPSPEED` from `accelerate launch` also turns it on.
     """
     value = getattr(args, "deepspeed", None)
-    if not value and not env_flag("ACCELERATE_USE_DEEPSPEED"):
+    if not value and not env_flag("ACCELERATE_USE_DEEPSPEED", ACCELERATE_ENV, strip=True):
         return None
     if not deepspeed_available():
         raise UnsupportedSetupError(

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trainer_dist._config import accelerator_config, env_flag
+from trainer_args.truth import ACCELERATE_ENV, env_flag
+from trainer_dist._config import accelerator_config
 from trainer_dist.errors import UnsupportedSetupError
 from trainer_dist.precision import apply_tf32_setting, check_bf16_hardware
 
@@ -70,7 +71,9 @@ def reset_accelerate_state(reset_partial_state: bool = True) -> None:
 
 def uses_cpu(args: Any) -> bool:
     """`use_cpu`, or `accelerate launch --cpu` (ACCELERATE_USE_CPU)."""
-    return bool(getattr(args, "use_cpu", False)) or env_flag("ACCELERATE_USE_CPU")
+    if getattr(args, "use_cpu", False):
+        return True
+    return env_flag("ACCELERATE_USE_CPU", ACCELERATE_ENV, strip=True)
 
 
 def _launched_world_size() -> int:

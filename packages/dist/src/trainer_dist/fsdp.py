@@ -5,27 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from trainer_args.enums import FSDPOption
+from trainer_args.fsdp import AUTO_WRAP_POLICIES, CPU_RAM_EFFICIENT_LOADING_ENV, SHARDING_STRATEGIES
+from trainer_args.truth import STRTOBOOL, parse_truth
 from trainer_dist._config import as_dict
-
-AUTO_WRAP_POLICIES = ("TRANSFORMER_BASED_WRAP", "SIZE_BASED_WRAP", "NO_WRAP")
-SHARDING_STRATEGIES = (
-    "FULL_SHARD",
-    "SHARD_GRAD_OP",
-    "NO_SHARD",
-    "HYBRID_SHARD",
-    "HYBRID_SHARD_ZERO2",
-)
-_TRUE = {"y", "yes", "t", "true", "on", "1"}
-_FALSE = {"n", "no", "f", "false", "off", "0"}
 
 
 def _to_bool(value: Any, name: str) -> bool:
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"fsdp_config[{name!r}] must be a boolean, got {value!r}")
+    # Stripped first: these options may come from hand-written JSON or another library's args.
+    parsed = parse_truth(str(value).strip(), STRTOBOOL)
+    if parsed is None:
+        raise ValueError(f"fsdp_config[{name!r}] must be a boolean, got {value!r}")
+    return parsed
 
 
 def fsdp_enabled(args: Any) -> bool:
@@ -49,18 +40,18 @@ def _apply_legacy_options(items: list[str], config: dict[str, Any], version: int
         if item.upper() in SHARDING_STRATEGIES:
             if version == 1:
                 config.setdefault("reshard_after_forward", item)
-            elif item == "full_shard":
+            elif item == FSDPOption.FULL_SHARD:
                 config.setdefault("reshard_after_forward", True)
-            elif item == "shard_grad_op":
+            elif item == FSDPOption.SHARD_GRAD_OP:
                 config.setdefault("reshard_after_forward", False)
             else:
                 raise ValueError(
                     f"`fsdp={item}` is only available with FSDP1; set fsdp_config['version'] = 1 "
                     "to use it (FSDP1 is deprecated)"
                 )
-        elif item == "offload":
+        elif item == FSDPOption.OFFLOAD:
             config.setdefault("cpu_offload", True)
-        elif item != "auto_wrap":  # auto_wrap: the default policy already wraps
+        elif item != FSDPOption.AUTO_WRAP:  # auto_wrap: the default policy already wraps
             raise ValueError(f"Unknown `fsdp` option: {item}")
 
 
@@ -131,7 +122,7 @@ def fsdp_plugin_kwargs(args: Any) -> dict[str, Any] | None:
     )
     kwargs["cpu_ram_efficient_loading"] = ram_efficient
     # accelerate and model loaders read this variable too
-    os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = str(ram_efficient).lower()
+    os.environ[CPU_RAM_EFFICIENT_LOADING_ENV] = str(ram_efficient).lower()
     kwargs["state_dict_type"] = config.get("state_dict_type", "FULL_STATE_DICT")
     if "activation_checkpointing" in config:
         kwargs["activation_checkpointing"] = _to_bool(

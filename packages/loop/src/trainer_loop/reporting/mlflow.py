@@ -14,6 +14,7 @@ import os
 import re
 from typing import Any
 
+from trainer_args.truth import TRANSFORMERS_ENV, env_flag
 from trainer_loop.reporting.common import is_installed, missing_package_error, numeric_value
 from trainer_loop.reporting.trackers import Tracker
 from trainer_loop.state import TrainerControl, TrainerState
@@ -22,13 +23,13 @@ __all__ = ["MLflowCallback"]
 
 logger = logging.getLogger(__name__)
 
-_TRUE = {"1", "ON", "YES", "TRUE"}
 _MAX_PARAM_LENGTH = 250  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _PARAMS_PER_BATCH = 100  # mlflow.utils.validation.MAX_PARAMS_TAGS_PER_BATCH
 
 
 def _env_flag(name: str) -> bool:
-    return os.getenv(name, "FALSE").upper() in _TRUE
+    # transformers' reading of its MLflow variables: upper-cased, 1/ON/YES/TRUE, no stripping.
+    return env_flag(name, TRANSFORMERS_ENV)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
