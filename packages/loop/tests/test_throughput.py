@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from torch import nn
 from trainer_args import TrainingArguments
 from trainer_loop import Trainer
 from trainer_loop.reporting import throughput as throughput_mod
-from trainer_loop.throughput_logging import count_flops_parameters
+from trainer_loop.reporting.training_throughput import count_flops_parameters
 
 SEQ_LEN = 6
 HEAD_PARAMS = 8 * 16 + 16  # the Linear(8, 16) head; the embedding costs no FLOPs per token
@@ -30,6 +32,13 @@ class TinyLM(nn.Module):
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.head(self.embed(input_ids))
         return {"loss": nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())}
+
+
+class CountedLM(TinyLM):
+    """TinyLM declaring 10**12 parameters: 6e12 FLOPs per token, TFLOP/s = 6 x tokens/s."""
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        return 10**12
 
 
 class Regressor(nn.Module):
@@ -74,9 +83,31 @@ def _train(tmp_path: Path, model: nn.Module, data: Any, **extra: Any) -> Trainer
     return trainer
 
 
+@pytest.fixture
+def forward_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[nn.Module], nn.Module]:
+    """`time.perf_counter` stands still, except that every forward pass of a model passed to
+    the returned function takes exactly one second: rates over a log interval are exact."""
+    now = [0.0]
+
+    def tick(module: nn.Module, inputs: Any) -> None:
+        now[0] += 1.0
+
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+
+    def attach(model: nn.Module) -> nn.Module:
+        model.register_forward_pre_hook(tick)
+        return model
+
+    return attach
+
+
 def _jsonl(tmp_path: Path) -> list[dict[str, Any]]:
     lines = (tmp_path / "log_history.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
+
+
+def _throughput(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k.startswith("throughput_")}
 
 
 def _no_throughput_anywhere(trainer: Trainer) -> None:
@@ -85,10 +116,12 @@ def _no_throughput_anywhere(trainer: Trainer) -> None:
 
 
 @pytest.mark.parametrize("tokens_seen", ["no", "all"])
-def test_token_model_logs_samples_tokens_and_tflops(tmp_path: Path, tokens_seen: str) -> None:
+def test_token_model_logs_samples_tokens_and_tflops(
+    tmp_path: Path, tokens_seen: str, forward_clock: Callable[[nn.Module], nn.Module]
+) -> None:
     trainer = _train(
         tmp_path,
-        TinyLM(),
+        forward_clock(CountedLM()),
         _token_data(),
         include_num_input_tokens_seen=tokens_seen,
         save_strategy="steps",
@@ -96,16 +129,14 @@ def test_token_model_logs_samples_tokens_and_tflops(tmp_path: Path, tokens_seen:
     )
     train_records = [r for r in _jsonl(tmp_path) if "loss" in r]
     assert [r["step"] for r in train_records] == [2, 4]
-    for record in train_records:
-        samples, tokens = (
-            record["throughput_samples_per_second"],
-            record["throughput_tokens_per_second"],
-        )
-        assert samples > 0
-        # Same interval: tokens/s over samples/s is the sequence length (either token count).
-        assert tokens / samples == pytest.approx(SEQ_LEN, rel=1e-3)
-        assert record["throughput_tflops"] >= 0
-        assert "throughput_mfu" not in record  # no known peak on CPU
+    # Each interval: 2 steps of one forward pass (2 s), 2 x 4 samples of SEQ_LEN tokens (either
+    # token count), 6e12 FLOPs per token; no MFU: no known peak on CPU.
+    expected = {
+        "throughput_samples_per_second": 8 / 2,
+        "throughput_tokens_per_second": 8 * SEQ_LEN / 2,
+        "throughput_tflops": 6e12 * 8 * SEQ_LEN / 2 / 1e12,
+    }
+    assert [_throughput(r) for r in train_records] == [expected, expected]
     # The history (and trainer_state.json) stays as transformers writes it.
     _no_throughput_anywhere(trainer)
     history_train = [e for e in trainer.state.log_history if "loss" in e]
@@ -133,16 +164,23 @@ def test_mfu_only_with_a_known_peak(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         )
 
 
-def test_samples_only_without_tokens_and_no_eval_throughput(tmp_path: Path) -> None:
-    trainer = _train(tmp_path, Regressor(), _regression_data(), eval_strategy="steps", eval_steps=2)
+def test_samples_only_without_tokens_and_no_eval_throughput(
+    tmp_path: Path, forward_clock: Callable[[nn.Module], nn.Module]
+) -> None:
+    trainer = _train(
+        tmp_path,
+        forward_clock(Regressor()),
+        _regression_data(),
+        eval_strategy="steps",
+        eval_steps=2,
+    )
     records = _jsonl(tmp_path)
     train_records = [r for r in records if "loss" in r]
     assert len(train_records) == 2
     for record in train_records:
-        assert record["throughput_samples_per_second"] > 0
-        assert not {"throughput_tokens_per_second", "throughput_tflops", "throughput_mfu"} & set(
-            record
-        )
+        # 2 x 4 samples in 2 forward seconds: the evaluation's forward passes (after the log at
+        # step 2, inside the second interval) are not training time.
+        assert _throughput(record) == {"throughput_samples_per_second": 8 / 2}
     eval_records = [r for r in records if "eval_loss" in r]
     assert len(eval_records) == 2
     assert not [k for r in eval_records for k in r if k.startswith("throughput_")]
