@@ -18,6 +18,7 @@ from trainer_args import (
     SaveStrategy,
     TrainingArguments,
     ValidationError,
+    device_layer,
 )
 
 
@@ -47,7 +48,7 @@ class FakeState:
 
 @pytest.fixture
 def fake_dist(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """A stand-in `trainer_dist.devices` that counts its calls."""
+    """A stand-in device layer (trainer_dist's `setup_devices`) that counts its calls."""
     record: dict[str, Any] = {
         "calls": 0,
         "state": FakeState(2, 1, 1),
@@ -64,9 +65,8 @@ def fake_dist(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             distributed_state=record["state"],
         )
 
-    module = types.ModuleType("trainer_dist.devices")
-    module.setup_devices = setup_devices  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "trainer_dist.devices", module)
+    monkeypatch.setattr(device_layer, "_registered", None)  # put back after the test
+    device_layer.register_device_setup(setup_devices)
     return record
 
 
@@ -182,6 +182,7 @@ def test_parallel_mode_follows_n_gpu(fake_dist: dict[str, Any]) -> None:
 
 
 def test_missing_trainer_dist_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_layer, "_registered", None)  # as if trainer_dist was never imported
     monkeypatch.setitem(sys.modules, "trainer_dist.devices", None)
     with pytest.raises(ImportError, match="pip install trainer-dist"):
         _ = TrainingArguments().device

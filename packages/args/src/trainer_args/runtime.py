@@ -2,18 +2,17 @@
 
 Ranks come from the cached accelerate state when devices were set up, otherwise from
 the launcher's environment variables (torchrun / accelerate launch set WORLD_SIZE, RANK,
-LOCAL_RANK). Device facts come from `trainer_dist.devices.setup_devices(args)`, imported
-on first use; it is imported by name at run time because trainer_dist sits above this
-package in the layering.
+LOCAL_RANK). Device facts come from the device layer (trainer-dist's `setup_devices`),
+which `trainer_args.device_layer` finds by registration or entry point: this package never
+imports it.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from typing import Any
 
+from trainer_args import device_layer
 from trainer_args.enums import ParallelMode
 
 __all__ = [
@@ -31,38 +30,20 @@ VERBOSITY_LOGGER = "trainer"
 # transformers' library logger: scripts written for transformers set their verbosity on it
 # (`transformers.utils.logging.set_verbosity_info()`); read by name, never imported.
 TRANSFORMERS_LOGGER = "transformers"
-_INSTALL_HINT = "pip install trainer-dist"
-
-
-def _import_devices() -> Any:
-    try:
-        return importlib.import_module("trainer_dist.devices")
-    except ImportError as exc:
-        raise ImportError(
-            f"TrainingArguments device properties (device, n_gpu, parallel_mode, distributed_state) "
-            f"need torch and trainer_dist: {_INSTALL_HINT} ({exc})"
-        ) from exc
 
 
 def device_setup(args: Any) -> Any:
     """The DeviceSetup of `args`, computed once and cached in `args._device_setup`."""
     if args._device_setup is None:
-        args._device_setup = _import_devices().setup_devices(args)
+        args._device_setup = device_layer.device_setup_function()(args)
     return args._device_setup
 
 
-def _dist_installed() -> bool:
-    try:
-        return importlib.util.find_spec("trainer_dist") is not None
-    except ValueError:  # in sys.modules without a spec (a stand-in module): present
-        return True
-
-
 def n_gpu_hint(args: Any) -> int:
-    """n_gpu without forcing torch: a set `_n_gpu` wins; without trainer_dist there is no GPU to use."""
+    """n_gpu without forcing torch: a set `_n_gpu` wins; without a device layer there is no GPU to use."""
     if args._n_gpu is not None:
         return int(args._n_gpu)
-    if args._device_setup is None and not _dist_installed():
+    if args._device_setup is None and not device_layer.device_layer_available():
         return 0
     return int(args.n_gpu)
 

@@ -1,6 +1,9 @@
 """Device, mixed precision, distributed training (through accelerate), seeding and RNG state for trainer.
 
 Names are loaded on first use, so `import trainer_dist` imports neither torch nor accelerate.
+Importing it registers `setup_devices` with trainer-args (`trainer_args.device_layer`), which
+answers `TrainingArguments.device` and its siblings; the `trainer_args.device_setup` entry point
+of this distribution finds it when nothing imported this package.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from trainer_args.device_layer import DeviceFacts, register_device_setup
 from trainer_dist._version import __version__
 
 if TYPE_CHECKING:
@@ -124,6 +128,17 @@ __all__ = [
     "shutdown_process_group",
     "validate_distributed_args",
 ]
+
+
+def _setup_devices(args: Any) -> DeviceFacts:
+    # Registered in place of `devices.setup_devices` so that importing this package still
+    # imports no torch: the devices module is imported when a device property is first read.
+    from trainer_dist.devices import setup_devices
+
+    return setup_devices(args)
+
+
+register_device_setup(_setup_devices)
 
 
 def __getattr__(name: str) -> Any:
