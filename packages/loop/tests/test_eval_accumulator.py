@@ -1,12 +1,13 @@
 """EvalAccumulator: the arrays predict()/evaluate() return, however the batches come.
 
-The reference is the rule transformers applies (`nested_concat`, folded batch by batch):
-concatenate on dim 0, pad dim 1 to the widest batch with -100.
+The reference is transformers' own `EvalLoopContainer` fed the same batches (it folds them
+with `nested_concat`: concatenate on dim 0, pad dim 1 to the widest batch with -100).
 """
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,18 +16,15 @@ import torch
 from trainer_loop.evaluation import EvalAccumulator
 
 
-def _reference(batches: list[torch.Tensor], padding_index: int = -100) -> np.ndarray:
-    arrays = [b.numpy() for b in batches]
-    if arrays[0].ndim == 1:
-        return np.concatenate(arrays)
-    width = max(a.shape[1] for a in arrays)
-    out = np.full((sum(len(a) for a in arrays), width, *arrays[0].shape[2:]), padding_index,
-                  dtype=arrays[0].dtype)  # fmt: skip
-    row = 0
-    for a in arrays:
-        out[row : row + len(a), : a.shape[1]] = a
-        row += len(a)
-    return out
+def _reference(batches: list[torch.Tensor], every: int | None) -> Any:
+    """transformers' EvalLoopContainer, moved to numpy as often as ours."""
+    pt_utils = pytest.importorskip("transformers.trainer_pt_utils")  # absent in `nox -s lowest`
+    container = pt_utils.EvalLoopContainer(do_nested_concat=True, padding_index=-100)
+    for i, batch in enumerate(batches):
+        container.add(batch)
+        if every is not None and (i + 1) % every == 0:
+            container.to_cpu_and_numpy()
+    return container.get_arrays()
 
 
 def _ragged(seed: int, n_batches: int, trailing: tuple[int, ...] = ()) -> list[torch.Tensor]:
@@ -47,13 +45,14 @@ def _accumulate(batches: list[torch.Tensor], rows: int | None, every: int | None
     return acc.get_arrays()
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("every", [None, 1, 3])
 @pytest.mark.parametrize("trailing", [(), (4,)])
 @pytest.mark.parametrize("seed", range(5))
 def test_ragged_batches_give_transformers_padding(seed: int, trailing: tuple[int, ...],
                                                   every: int | None) -> None:  # fmt: skip
     batches = _ragged(seed, 12, trailing)
-    expected = _reference(batches)
+    expected = _reference(batches, every)
     exact_rows = sum(len(b) for b in batches)
     for rows in (None, exact_rows, exact_rows - 3, exact_rows + 7, 1):
         result = _accumulate(batches, rows, every)
@@ -73,7 +72,7 @@ def test_exact_row_count_allocates_the_result_once() -> None:
     assert writer is not None
     result = acc.get_arrays()
     assert result is writer.array
-    np.testing.assert_array_equal(result, _reference(batches))
+    np.testing.assert_array_equal(result, np.repeat(np.arange(5), 4)[:, None].repeat(8, axis=1))
 
 
 def test_one_dimensional_losses_and_a_type_change_fall_back_to_concatenation() -> None:
