@@ -21,7 +21,8 @@ process's CPU time (`time.process_time`, one torch thread, no DataLoader
 workers), which a busy machine disturbs far less. The ratios are taken per
 round (runs next to each other in time), and the median of the rounds is
 reported. "Same results" is checked: each contender's final weights are
-compared with the raw loop's (bitwise).
+compared with the raw loop's (bitwise), in every round and every
+step-interleaved run; a difference ends the run with an error (exit status 1).
 
 A cross-check that the machine's speed cannot move: each Trainer's steps
 alternate one by one with the raw loop's steps in one process (`run_paired`).
@@ -216,13 +217,14 @@ def run_raw(case: Case, steps: int) -> Result:
     return Result((steps - WARM) / wall, (steps - WARM) / cpu, _flat(loop.model))
 
 
-def run_paired(module: str, case: Case, steps: int) -> float:
+def run_paired(module: str, case: Case, steps: int) -> tuple[float, torch.Tensor, torch.Tensor]:
     """The framework's steps/s over the raw loop's, one raw step after each framework step.
 
     Both loops alternate step by step in one process, so a change in the machine's speed
     (other jobs, a busy host) hits both alike; the ratio is of the per-step medians. The
     raw step runs inside the framework's `on_step_end`, so the framework's time includes
     one callback's call (a few µs): the ratio is, if anything, low for the framework.
+    Also returns the final weights of both loops (they must be the same).
     """
     mod = __import__(module, fromlist=["Trainer", "TrainingArguments", "TrainerCallback"])
     raw = RawLoop(case, steps)
@@ -230,19 +232,30 @@ def run_paired(module: str, case: Case, steps: int) -> float:
     raw_times: list[float] = []
     last_end = [0.0]
 
+    # The raw loop's own torch random stream (dropout, the DataLoader's base seed), as it is
+    # when it runs alone: sharing the global one, the two loops would interleave their draws
+    # and neither would end with the weights of a run on its own.
+    own_rng = [torch.get_rng_state()]
+
     class Pair(mod.TrainerCallback):  # type: ignore[name-defined,misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             start = time.perf_counter()
             if state.global_step > WARM:
                 framework_times.append(start - last_end[0])
+            shared = torch.get_rng_state()
+            torch.set_rng_state(own_rng[0])
+            raw_start = time.perf_counter()
             raw.step()
-            end = time.perf_counter()
+            raw_end = time.perf_counter()
+            own_rng[0] = torch.get_rng_state()
+            torch.set_rng_state(shared)
             if state.global_step > WARM:
-                raw_times.append(end - start)
-            last_end[0] = end
+                raw_times.append(raw_end - raw_start)
+            last_end[0] = time.perf_counter()  # the swaps of random state count for neither
 
-    _train(mod, case, steps, Pair())
-    return statistics.median(raw_times) / statistics.median(framework_times)
+    model = _train(mod, case, steps, Pair())
+    ratio = statistics.median(raw_times) / statistics.median(framework_times)
+    return ratio, _flat(model), _flat(raw.model)
 
 
 def _trainer_kwargs(out: str, batch: int, steps: int) -> dict[str, Any]:
@@ -365,17 +378,57 @@ def contenders() -> dict[str, Callable[..., Result]]:
     return found
 
 
-def _weights_line(name: str, weights: dict[str, torch.Tensor]) -> str:
-    ref = weights["raw"]
-    parts = []
-    for key, w in weights.items():
-        if key == "raw":
+# Contenders that must end with the raw loop's weights, bit for bit. Lightning is not one: its
+# DataLoader shuffles with the global generator, not accelerate's seeded one, so its data order
+# (and so its weights) are its own; its difference is printed, not checked.
+SAME_WORK = ("raw", "ours", "transformers")
+
+
+class Mismatch(SystemExit):
+    """A contender's final weights differ from the raw loop's: the run fails (exit status 1)."""
+
+
+def check_weights(
+    name: str,
+    results: dict[str, list[Result]],
+    paired: list[tuple[str, torch.Tensor, torch.Tensor]],
+) -> str:
+    """Every round of every contender against the raw loop's weights; returns the report line.
+
+    Every whole run (every round, the raw loop's own included: it is deterministic) is
+    compared with the raw loop's first run, each step-interleaved run with the raw loop it was
+    paired with. Any difference means the loops did not do the same work, so their speeds are
+    not comparable: it ends the run.
+    """
+    ref = results["raw"][0].weights
+    for key, rounds in results.items():
+        if key not in SAME_WORK:
             continue
-        if torch.equal(w, ref):
-            parts.append(f"{key} identical")
-        else:
-            parts.append(f"{key} max|diff| {float((w - ref).abs().max()):.2e}")
-    return f"[overhead/{name}] final weights vs raw: " + ", ".join(parts)
+        for number, result in enumerate(rounds):
+            if not torch.equal(result.weights, ref):
+                diff = float((result.weights - ref).abs().max())
+                raise Mismatch(
+                    f"[overhead/{name}] {key}, round {number}: final weights differ from the "
+                    f"raw loop's (max|diff| {diff:.2e})"
+                )
+    for key, framework, raw in paired:
+        if not torch.equal(framework, raw):
+            diff = float((framework - raw).abs().max())
+            raise Mismatch(
+                f"[overhead/{name}] {key}, step-interleaved run: final weights differ from the "
+                f"raw loop's (max|diff| {diff:.2e})"
+            )
+    parts = [f"{key} identical" for key in results if key != "raw" and key in SAME_WORK]
+    for key in results:
+        if key not in SAME_WORK:
+            diff = float((results[key][0].weights - ref).abs().max())
+            parts.append(f"{key} max|diff| {diff:.2e} (not checked)")
+    rounds = len(results["raw"])
+    return (
+        f"[overhead/{name}] final weights vs raw: "
+        + ", ".join(parts)
+        + f" (every one of {rounds} rounds and {len(paired)} step-interleaved runs)"
+    )
 
 
 def measure(
@@ -391,10 +444,13 @@ def measure(
             gc.collect()  # garbage of the previous run is not collected inside this one
             results[key].append(run(case, steps))
     paired: dict[str, list[float]] = {"ours": [], "transformers": []}
+    paired_weights: list[tuple[str, torch.Tensor, torch.Tensor]] = []
     for _ in range(max(1, rounds // 2)):
         for key, module in (("ours", "trainer"), ("transformers", "transformers")):
             gc.collect()
-            paired[key].append(run_paired(module, case, max(steps, 4 * WARM)))
+            ratio, framework, raw = run_paired(module, case, max(steps, 4 * WARM))
+            paired[key].append(ratio)
+            paired_weights.append((key, framework, raw))
     medians: dict[str, dict[str, float]] = {}
     for clock in ("wall", "cpu"):
         med = {k: statistics.median(getattr(r, clock) for r in v) for k, v in results.items()}
@@ -415,7 +471,7 @@ def measure(
             f"{k} {statistics.median(v):.3f} {[round(x, 3) for x in v]}" for k, v in paired.items()
         )
     )
-    print(_weights_line(name, {k: v[0].weights for k, v in results.items()}))
+    print(check_weights(name, results, paired_weights))
     return medians
 
 

@@ -1,5 +1,9 @@
 """Smoke test of the benchmark harness: each CPU benchmark runs at a tiny size and prints its
 comparison lines, with the same results as the raw loop. Speeds are never asserted.
+
+The checks that make a benchmark's numbers mean something are tested by breaking them on
+purpose: a result that differs between contenders in any round, a checkpoint load that
+restores nothing, a generation model whose outputs are all the same must each fail the run.
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ def run_main(module: ModuleType, argv: list[str], monkeypatch: pytest.MonkeyPatc
     return out.getvalue()
 
 
+def main_fails(module: ModuleType, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """`module.main()` must end with an error (SystemExit, non-zero); returns its message."""
+    monkeypatch.setattr(sys, "argv", [module.__file__, *argv])
+    with pytest.raises(SystemExit) as raised, contextlib.redirect_stdout(io.StringIO()):
+        module.main()
+    assert raised.value.code not in (0, None)
+    return str(raised.value)
+
+
 def ratio_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if load("run_all").is_result_line(line)]
 
@@ -59,6 +72,30 @@ def test_overhead_same_weights_as_raw_loop(monkeypatch: pytest.MonkeyPatch) -> N
             line.startswith(f"overhead {case}: ours vs transformers: ")
             for line in ratio_lines(text)
         )
+
+
+def test_overhead_weights_that_differ_in_a_later_round_fail() -> None:
+    overhead = load("overhead")
+    same = overhead.torch.ones(3)
+    other = same.clone()
+    other[1] += 1e-7
+
+    def results(last_transformers: object) -> dict[str, list[object]]:
+        run = overhead.Result
+        return {
+            "raw": [run(1.0, 1.0, same), run(1.0, 1.0, same)],
+            "ours": [run(1.0, 1.0, same), run(1.0, 1.0, same)],
+            "transformers": [run(1.0, 1.0, same), run(1.0, 1.0, last_transformers)],
+        }
+
+    paired = [("ours", same, same), ("transformers", same, same)]
+    assert "ours identical, transformers identical" in overhead.check_weights(
+        "mlp", results(same), paired
+    )
+    with pytest.raises(SystemExit, match="transformers, round 1"):
+        overhead.check_weights("mlp", results(other), paired)
+    with pytest.raises(SystemExit, match="ours, step-interleaved"):
+        overhead.check_weights("mlp", results(same), [("ours", same, other)])
 
 
 @pytest.mark.parametrize("contender", ["raw", "trainer", "transformers"])
@@ -95,15 +132,73 @@ def test_eval_predict_identical_predictions() -> None:
 def test_checkpoint_io_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
     checkpoint_io = load("checkpoint_io")
     text = run_main(
-        checkpoint_io, ["--rounds", "1", "--width", "16", "--dir", str(tmp_path)], monkeypatch
+        checkpoint_io, ["--rounds", "2", "--width", "16", "--dir", str(tmp_path)], monkeypatch
     )
     assert any("ours vs transformers: save" in line for line in ratio_lines(text))
+    assert "identical to the saved one: ours and transformers, all 2 rounds" in text
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        "load_checkpoint_model",
+        "load_checkpoint_optimizer_and_scheduler",
+        "load_checkpoint_rng",
+        "transformers._load_from_checkpoint",
+        "transformers._load_optimizer_and_scheduler",
+        "transformers._load_rng_state",
+    ],
+)
+def test_checkpoint_io_a_load_that_restores_nothing_fails(
+    loader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    # Loaded into a freshly built model and optimizer, a load that does nothing cannot pass.
+    checkpoint_io = load("checkpoint_io")
+    if loader.startswith("transformers."):
+        trainer_class = checkpoint_io.transformers.Trainer
+        monkeypatch.setattr(trainer_class, loader.split(".")[1], lambda self, *a, **k: None)
+        who = "transformers"
+    else:
+        monkeypatch.setattr(checkpoint_io, loader, lambda *a, **k: None)
+        who = "ours"
+    argv = ["--rounds", "1", "--width", "16", "--dir", str(tmp_path)]
+    assert main_fails(checkpoint_io, argv, monkeypatch).startswith(f"{who}: the loaded")
 
 
 def test_seq2seq_generation_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     seq2seq = load("seq2seq_generation")
     text = run_main(seq2seq, ["--rounds", "1", "--examples", "8"], monkeypatch)
     assert len(ratio_lines(text)) == 2
+    assert "num_beams=1: 8 distinct sequences of 8" in text
+
+
+def test_seq2seq_generation_constant_outputs_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Untrained, the tiny T5 generates the same sequence for every input.
+    seq2seq = load("seq2seq_generation")
+    argv = ["--rounds", "1", "--examples", "8", "--train-steps", "0"]
+    assert "every generated sequence is the same" in main_fails(seq2seq, argv, monkeypatch)
+
+
+def test_seq2seq_generation_mismatch_in_a_later_round_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seq2seq = load("seq2seq_generation")
+
+    class Drifting(seq2seq.Seq2SeqTrainer):  # type: ignore[name-defined,misc]
+        """Ours, except that from its second predict() on one token differs."""
+
+        calls = 0
+
+        def predict(self, *args: Any, **kwargs: Any) -> Any:
+            output = super().predict(*args, **kwargs)
+            Drifting.calls += 1
+            if Drifting.calls > 1:
+                output.predictions[0, -1] += 1
+            return output
+
+    monkeypatch.setattr(seq2seq, "Seq2SeqTrainer", Drifting)
+    argv = ["--rounds", "1", "--examples", "8"]
+    assert "round 1: ours' predictions differ" in main_fails(seq2seq, argv, monkeypatch)
 
 
 def test_gpu_script_skips_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
