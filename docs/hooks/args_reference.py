@@ -141,13 +141,18 @@ def class_directive(cls: type) -> str:
     """mkdocstrings directive for the class, its attrs fields filtered out (the table has them)."""
     names = "|".join(re.escape(f.name) for f in attrs.fields(cls))
     path = f"{ARGS_PACKAGE}.{cls.__name__}"
+    # TrainingArguments gets its setters and conversions from plain base classes
+    # (trainer_args.setters, trainer_args.conversions): they are its own methods to a reader.
+    # A subclass of another arguments class lists only what it adds, as before.
+    mixed_in = any(base is not object and not attrs.has(base) for base in cls.__bases__)
     return (
         f"::: {path}\n"
         "    options:\n"
         "      show_root_heading: true\n"
         "      heading_level: 3\n"
         "      merge_init_into_class: false\n"
-        f'      filters: ["!^_", "!^({names})$"]\n'
+        + ("      inherited_members: true\n" if mixed_in else "")
+        + f'      filters: ["!^_", "!^({names})$"]\n'
     )
 
 

@@ -1,8 +1,14 @@
 """`TrainingArguments`: every transformers 5.x field, normalised and validated at construction.
 
+This module holds the fields (the one place they are declared), construction and the derived
+properties; the class's other methods come from plain base classes in their own modules:
+`set_*` from `trainer_args.setters`, `to_dict`/`from_dict`/files/`str()` from
+`trainer_args.conversions`.
+
 Nothing here imports torch. The torch-side properties (`device`, `n_gpu`, `parallel_mode`,
-`distributed_state`) import `trainer_dist` on first use and cache its answer on the
-instance in the private attrs field `_device_setup` (excluded from init, eq, repr and to_dict).
+`distributed_state`) ask the device layer (trainer-dist, found through
+`trainer_args.device_layer`) on first use and cache its answer on the instance in the
+private attrs field `_device_setup` (excluded from init, eq, repr and to_dict).
 
 Checks that need the hardware are left to `trainer_dist.devices.setup_devices`:
 - `bf16`/`bf16_full_eval` without `use_cpu` on a machine with no bf16 GPU (ValueError upstream);
@@ -26,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
-from trainer_args import runtime, serialization_core, validation
+from trainer_args import runtime, validation
 from trainer_args.accelerator_config import AcceleratorConfig
+from trainer_args.conversions import Conversions
 from trainer_args.dataclass_protocol import speak_dataclass
 from trainer_args.enums import (
     LOG_LEVELS,
@@ -40,6 +47,7 @@ from trainer_args.enums import (
     SchedulerType,
 )
 from trainer_args.fields import arg
+from trainer_args.setters import ConvenienceSetters
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -78,7 +86,7 @@ def _parallelism_config_check(value: object) -> str | None:
 
 @speak_dataclass
 @attrs.define(slots=False, repr=False, on_setattr=attrs.setters.NO_OP)
-class TrainingArguments:
+class TrainingArguments(ConvenienceSetters, Conversions):
     """The arguments of a training run, field for field those of transformers 5.x.
 
     An attrs class that is also a dataclass to user code (`trainer_args.dataclass_protocol`):
@@ -398,15 +406,6 @@ class TrainingArguments:
 
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
-    # ----------------------------------------------------------------- repr
-    def __str__(self) -> str:
-        items = serialization_core.plain_fields(self)
-        items = {k: f"<{k.upper()}>" if k.endswith("_token") else v for k, v in items.items()}
-        body = "".join(f"{k}={v},\n" for k, v in sorted(items.items()))
-        return f"{type(self).__name__}(\n{body})"
-
-    __repr__ = __str__
-
     # ------------------------------------------------------------ batch sizes
     @property
     def train_batch_size(self) -> int:
@@ -425,7 +424,7 @@ class TrainingArguments:
 
         return timedelta(seconds=self.ddp_timeout)
 
-    # ------------------------------------------------- torch side (trainer_dist)
+    # ------------------------------------------ torch side (the device layer)
     @property
     def device(self) -> Any:
         """The torch.device of this process (needs trainer-dist)."""
@@ -528,373 +527,3 @@ class TrainingArguments:
         if self.warmup_steps >= 1:
             return int(self.warmup_steps)
         return math.ceil(num_training_steps * self.warmup_steps)
-
-    # ---------------------------------------------------------- serialisation
-    def to_dict(self) -> dict[str, Any]:
-        """The arguments as a JSON-ready dict, in field order, as transformers' `to_dict`.
-
-        Enums become their values, `*_token` fields are masked (`"<HUB_TOKEN>"`) and nested
-        config objects become dicts; the dict is a copy, safe to edit.
-        """
-        return serialization_core.to_dict(self)
-
-    def to_json_string(self) -> str:
-        """`to_dict()` as indented JSON (tokens masked, so the text is safe to log or share)."""
-        import json
-
-        return json.dumps(self.to_dict(), indent=2)
-
-    def to_sanitized_dict(self) -> dict[str, Any]:
-        """`to_dict()` made fit for hyperparameter loggers such as TensorBoard's hparams.
-
-        Adds `train_batch_size` and `eval_batch_size`; every value that is not a bool, int,
-        float or str is replaced by its `str()`.
-        """
-        d = {
-            **self.to_dict(),
-            "train_batch_size": self.train_batch_size,
-            "eval_batch_size": self.eval_batch_size,
-        }
-        return {k: v if type(v) in (bool, int, float, str) else str(v) for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls: type[_T], data: dict[str, Any], allow_unknown: bool = False) -> _T:
-        """Build from a to_dict()-style mapping; unknown keys raise unless allow_unknown."""
-        from trainer_args.serialization import from_dict
-
-        return from_dict(cls, data, allow_unknown=allow_unknown)
-
-    def to_json_file(self, path: str | os.PathLike[str]) -> None:
-        """Write `to_json_string()` to `path`; `from_json_file` reads it back."""
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(self.to_json_string() + "\n")
-
-    @classmethod
-    def from_json_file(
-        cls: type[_T], path: str | os.PathLike[str], allow_unknown: bool = False
-    ) -> _T:
-        """Build from a JSON file holding a `to_dict()`-style object (as `to_json_file` writes).
-
-        Numbers written as strings and integral floats are converted to the field types.
-
-        Raises:
-            ValidationError: the file cannot be read or parsed, holds no JSON object, has
-                unknown keys (unless `allow_unknown`), or holds invalid values; every problem
-                is listed.
-        """
-        from trainer_args.serialization import load_json
-
-        return cls.from_dict(load_json(path), allow_unknown=allow_unknown)
-
-    def to_yaml_file(self, path: str | os.PathLike[str]) -> None:
-        """Write `to_dict()` to `path` as YAML, in field order (needs `trainer-args[yaml]`)."""
-        from trainer_args.serialization import dump_yaml
-
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(dump_yaml(self.to_dict()))
-
-    @classmethod
-    def from_yaml_file(
-        cls: type[_T], path: str | os.PathLike[str], allow_unknown: bool = False
-    ) -> _T:
-        """Build from a YAML file holding a mapping of field names to values (needs PyYAML).
-
-        Raises:
-            ValidationError: the file cannot be read or parsed, holds no mapping, has unknown
-                keys (unless `allow_unknown`), or holds invalid values; every problem is listed.
-        """
-        from trainer_args.serialization import load_yaml
-
-        return cls.from_dict(load_yaml(path), allow_unknown=allow_unknown)
-
-    # ------------------------------------------------- convenience setters
-    def set_training(
-        self: _T,
-        learning_rate: float = 5e-5,
-        batch_size: int = 8,
-        weight_decay: float = 0,
-        num_epochs: float = 3,
-        max_steps: int = -1,
-        gradient_accumulation_steps: int = 1,
-        seed: int = 42,
-        activation_checkpointing: bool = False,
-        gradient_checkpointing: bool | None = None,
-    ) -> _T:
-        """Set the main training options in one call, and `do_train=True`; returns `self`.
-
-        Args:
-            learning_rate: Sets `learning_rate`.
-            batch_size: Sets `per_device_train_batch_size`.
-            weight_decay: Sets `weight_decay`.
-            num_epochs: Sets `num_train_epochs`.
-            max_steps: Sets `max_steps` (a positive value overrides `num_epochs`).
-            gradient_accumulation_steps: Sets `gradient_accumulation_steps`.
-            seed: Sets `seed`.
-            activation_checkpointing: Sets `activation_checkpointing`.
-            gradient_checkpointing: Deprecated name of `activation_checkpointing` (it warns);
-                wins over it when given.
-        """
-        self.do_train = True
-        self.learning_rate = learning_rate
-        self.per_device_train_batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.num_train_epochs = num_epochs
-        self.max_steps = max_steps
-        self.gradient_accumulation_steps = gradient_accumulation_steps
-        self.seed = seed
-        if gradient_checkpointing is not None:
-            validation.warn_deprecated("gradient_checkpointing", "activation_checkpointing")
-            activation_checkpointing = gradient_checkpointing
-        self.activation_checkpointing = self.gradient_checkpointing = activation_checkpointing
-        return self
-
-    def set_evaluate(
-        self: _T,
-        strategy: str | IntervalStrategy = "no",
-        steps: int = 500,
-        batch_size: int = 8,
-        accumulation_steps: int | None = None,
-        delay: float | None = None,
-        loss_only: bool = False,
-    ) -> _T:
-        """Set the evaluation options in one call; returns `self`.
-
-        `do_eval` becomes True unless `strategy` is `"no"`. Unlike transformers,
-        `delay=None` sets `eval_delay` to 0, not None (upstream's None breaks `train()`).
-
-        Args:
-            strategy: Sets `eval_strategy`.
-            steps: Sets `eval_steps`.
-            batch_size: Sets `per_device_eval_batch_size`.
-            accumulation_steps: Sets `eval_accumulation_steps`.
-            delay: Sets `eval_delay` (None means 0).
-            loss_only: Sets `prediction_loss_only`.
-
-        Raises:
-            ValidationError: `strategy` is not an `IntervalStrategy` value, or is `"steps"`
-                with `steps=0`.
-        """
-        self.eval_strategy = validation.to_enum("eval_strategy", strategy, IntervalStrategy)
-        validation.check_setter_steps(self.eval_strategy, steps)
-        self.do_eval = self.eval_strategy != IntervalStrategy.NO
-        self.eval_steps = steps
-        self.per_device_eval_batch_size = batch_size
-        self.eval_accumulation_steps = accumulation_steps
-        self.eval_delay = 0 if delay is None else delay
-        self.prediction_loss_only = loss_only
-        return self
-
-    def set_testing(self: _T, batch_size: int = 8, loss_only: bool = False) -> _T:
-        """Set the prediction options, and `do_predict=True`; returns `self`.
-
-        Args:
-            batch_size: Sets `per_device_eval_batch_size`.
-            loss_only: Sets `prediction_loss_only`.
-        """
-        self.do_predict = True
-        self.per_device_eval_batch_size = batch_size
-        self.prediction_loss_only = loss_only
-        return self
-
-    def set_save(
-        self: _T,
-        strategy: str | IntervalStrategy = "steps",
-        steps: int = 500,
-        total_limit: int | None = None,
-        on_each_node: bool = False,
-    ) -> _T:
-        """Set the checkpoint-saving options in one call; returns `self`.
-
-        Args:
-            strategy: Sets `save_strategy`.
-            steps: Sets `save_steps`.
-            total_limit: Sets `save_total_limit`.
-            on_each_node: Sets `save_on_each_node`.
-
-        Raises:
-            ValidationError: `strategy` is not a `SaveStrategy` value, or is `"steps"` with
-                `steps=0`.
-        """
-        self.save_strategy = validation.to_enum("save_strategy", strategy, SaveStrategy)
-        validation.check_setter_steps(self.save_strategy, steps)
-        self.save_steps = steps
-        self.save_total_limit = total_limit
-        self.save_on_each_node = on_each_node
-        return self
-
-    def set_logging(
-        self: _T,
-        strategy: str | IntervalStrategy = "steps",
-        steps: int = 500,
-        report_to: str | list[str] = "none",
-        level: str = "passive",
-        first_step: bool = False,
-        nan_inf_filter: bool = False,
-        on_each_node: bool = False,
-        replica_level: str = "passive",
-    ) -> _T:
-        """Set the logging options in one call; returns `self`.
-
-        As in transformers, some defaults differ from the field defaults (`nan_inf_filter`
-        is False here), and `report_to` is stored as given, not turned into a list.
-
-        Args:
-            strategy: Sets `logging_strategy`.
-            steps: Sets `logging_steps`.
-            report_to: Sets `report_to`.
-            level: Sets `log_level`.
-            first_step: Sets `logging_first_step`.
-            nan_inf_filter: Sets `logging_nan_inf_filter`.
-            on_each_node: Sets `log_on_each_node`.
-            replica_level: Sets `log_level_replica`.
-
-        Raises:
-            ValidationError: `strategy` is not an `IntervalStrategy` value, or is `"steps"`
-                with `steps=0`.
-        """
-        self.logging_strategy = validation.to_enum("logging_strategy", strategy, IntervalStrategy)
-        validation.check_setter_steps(self.logging_strategy, steps)
-        self.logging_steps = steps
-        self.report_to = report_to
-        self.log_level = level
-        self.logging_first_step = first_step
-        self.logging_nan_inf_filter = nan_inf_filter
-        self.log_on_each_node = on_each_node
-        self.log_level_replica = replica_level
-        return self
-
-    def set_push_to_hub(
-        self: _T,
-        model_id: str,
-        strategy: str | HubStrategy = "every_save",
-        token: str | None = None,
-        private_repo: bool | None = None,
-        always_push: bool = False,
-        revision: str | None = None,
-    ) -> _T:
-        """Set the Hub options, and `push_to_hub=True`; returns `self`.
-
-        Kept for transformers compatibility: this project's Trainer does not push to the Hub
-        and refuses `push_to_hub=True` when it is built.
-
-        Args:
-            model_id: Sets `hub_model_id`.
-            strategy: Sets `hub_strategy`.
-            token: Sets `hub_token`.
-            private_repo: Sets `hub_private_repo`.
-            always_push: Sets `hub_always_push`.
-            revision: Sets `hub_revision`.
-
-        Raises:
-            ValidationError: `strategy` is not a `HubStrategy` value.
-        """
-        self.push_to_hub = True
-        self.hub_model_id = model_id
-        self.hub_strategy = validation.to_enum("hub_strategy", strategy, HubStrategy)
-        self.hub_token = token
-        self.hub_private_repo = private_repo
-        self.hub_always_push = always_push
-        self.hub_revision = revision
-        return self
-
-    def set_optimizer(
-        self: _T,
-        name: str | OptimizerNames = "adamw_torch",
-        learning_rate: float = 5e-5,
-        weight_decay: float = 0,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        epsilon: float = 1e-8,
-        args: str | None = None,
-    ) -> _T:
-        """Choose the optimizer and its main hyperparameters in one call; returns `self`.
-
-        Args:
-            name: Sets `optim` (an `OptimizerNames` value).
-            learning_rate: Sets `learning_rate`.
-            weight_decay: Sets `weight_decay`.
-            beta1: Sets `adam_beta1`.
-            beta2: Sets `adam_beta2`.
-            epsilon: Sets `adam_epsilon`.
-            args: Sets `optim_args` (`"key=value,key2=value2"`).
-
-        Raises:
-            ValidationError: `name` is not an `OptimizerNames` value.
-        """
-        self.optim = validation.to_enum("optim", name, OptimizerNames)
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.adam_beta1 = beta1
-        self.adam_beta2 = beta2
-        self.adam_epsilon = epsilon
-        self.optim_args = args
-        return self
-
-    def set_lr_scheduler(
-        self: _T,
-        name: str | SchedulerType = "linear",
-        num_epochs: float = 3.0,
-        max_steps: int = -1,
-        warmup_steps: float = 0,
-    ) -> _T:
-        """Choose the learning-rate schedule and the run length in one call; returns `self`.
-
-        Args:
-            name: Sets `lr_scheduler_type` (a `SchedulerType` value).
-            num_epochs: Sets `num_train_epochs`.
-            max_steps: Sets `max_steps` (a positive value overrides `num_epochs`).
-            warmup_steps: Sets `warmup_steps` (below 1: a fraction of the training steps).
-
-        Raises:
-            ValidationError: `name` is not a `SchedulerType` value.
-        """
-        self.lr_scheduler_type = validation.to_enum("lr_scheduler_type", name, SchedulerType)
-        self.num_train_epochs = num_epochs
-        self.max_steps = max_steps
-        self.warmup_steps = warmup_steps
-        return self
-
-    def set_dataloader(
-        self: _T,
-        train_batch_size: int = 8,
-        eval_batch_size: int = 8,
-        drop_last: bool = False,
-        num_workers: int = 0,
-        pin_memory: bool = True,
-        persistent_workers: bool = False,
-        prefetch_factor: int | None = None,
-        multiprocessing_context: str | None = None,
-        in_order: bool = True,
-        auto_find_batch_size: bool = False,
-        ignore_data_skip: bool = False,
-        sampler_seed: int | None = None,
-    ) -> _T:
-        """Set the data-loading options in one call; returns `self`.
-
-        Args:
-            train_batch_size: Sets `per_device_train_batch_size`.
-            eval_batch_size: Sets `per_device_eval_batch_size`.
-            drop_last: Sets `dataloader_drop_last`.
-            num_workers: Sets `dataloader_num_workers`.
-            pin_memory: Sets `dataloader_pin_memory`.
-            persistent_workers: Sets `dataloader_persistent_workers`.
-            prefetch_factor: Sets `dataloader_prefetch_factor`.
-            multiprocessing_context: Sets `dataloader_multiprocessing_context`.
-            in_order: Sets `dataloader_in_order`.
-            auto_find_batch_size: Sets `auto_find_batch_size`.
-            ignore_data_skip: Sets `ignore_data_skip`.
-            sampler_seed: Sets `data_seed`.
-        """
-        self.per_device_train_batch_size = train_batch_size
-        self.per_device_eval_batch_size = eval_batch_size
-        self.dataloader_drop_last = drop_last
-        self.dataloader_num_workers = num_workers
-        self.dataloader_pin_memory = pin_memory
-        self.dataloader_persistent_workers = persistent_workers
-        self.dataloader_prefetch_factor = prefetch_factor
-        self.dataloader_multiprocessing_context = multiprocessing_context
-        self.dataloader_in_order = in_order
-        self.auto_find_batch_size = auto_find_batch_size
-        self.ignore_data_skip = ignore_data_skip
-        self.data_seed = sampler_seed
-        return self

@@ -1,4 +1,8 @@
-"""to_dict with transformers' semantics; kept free of cattrs so construction stays cheap."""
+"""The arguments as transformers' `to_dict` gives them: enums as values, tokens masked.
+
+The reading side, `from_dict` and the files, is cattrs' (`trainer_args.serialization`); this
+side stays free of cattrs so that building and printing arguments never imports it.
+"""
 
 from __future__ import annotations
 
