@@ -202,9 +202,16 @@ def test_edge_numbers_from_files(tmp_path: Path) -> None:
     path.write_text('{"output_dir": "o", "max_steps": ' + "9" * 5000 + "}")
     with pytest.raises(ValidationError, match=r"cannot read JSON"):
         TrainingArguments.from_json_file(path)
-    # transformers does not validate these either: accepted, as there.
     args = TrainingArguments.from_dict({"output_dir": "o", "learning_rate": 1e400})
-    assert math.isinf(args.learning_rate)
+    assert math.isinf(args.learning_rate)  # not validated: accepted, as by transformers (below)
+
+
+@pytest.mark.reference
+def test_infinite_learning_rate_accepted_as_by_transformers(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    theirs = transformers.TrainingArguments(output_dir=str(tmp_path), learning_rate=1e400)
+    ours = TrainingArguments.from_dict({"output_dir": str(tmp_path), "learning_rate": 1e400})
+    assert math.isinf(theirs.learning_rate) and ours.learning_rate == theirs.learning_rate
 
 
 def test_job_with_an_int_too_long_to_parse() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -84,11 +85,31 @@ def test_a_new_setup_resets_the_previous_state() -> None:
 )
 @pytest.mark.parametrize("flag", ["bf16", "bf16_full_eval"])
 def test_bf16_without_use_cpu_on_a_cpu_only_machine(flag: str) -> None:
-    # transformers raises the same at TrainingArguments construction
     with pytest.raises(UnsupportedSetupError, match="You need to assign use_cpu") as info:
         setup_devices(_ns(use_cpu=False, **{flag: True}))
     assert info.value.argument == flag
     setup_devices(_ns(use_cpu=True, **{flag: True}))  # fine on the CPU
+
+
+@pytest.mark.reference
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(),
+    reason="checks the CPU-only error",
+)
+@pytest.mark.parametrize("flag", ["bf16", "bf16_full_eval"])
+def test_bf16_without_use_cpu_is_refused_with_transformers_message(
+    flag: str, tmp_path: Path
+) -> None:
+    """transformers refuses the same setting at TrainingArguments construction; ours names the
+    argument, then says what transformers says (and accepts it with use_cpu, as it does)."""
+    transformers = pytest.importorskip("transformers")
+    with pytest.raises(ValueError) as theirs:
+        transformers.TrainingArguments(output_dir=str(tmp_path), use_cpu=False, **{flag: True})
+    with pytest.raises(UnsupportedSetupError) as ours:
+        setup_devices(_ns(use_cpu=False, **{flag: True}))
+    assert str(ours.value) == f"{flag}=True: cannot be used here: {theirs.value}"
+    transformers.TrainingArguments(output_dir=str(tmp_path), use_cpu=True, **{flag: True})
+    setup_devices(_ns(use_cpu=True, **{flag: True}))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")

@@ -15,8 +15,8 @@ MB = 2**20
 class FakeTrainer:
     """Calls the tracker from methods named like the Trainer's, as transformers does."""
 
-    def __init__(self, skip: bool = False) -> None:
-        self.tracker = MemoryTracker(skip)
+    def __init__(self, skip: bool = False, tracker_cls: Any = MemoryTracker) -> None:
+        self.tracker = tracker_cls(skip)
         self.tracker.start()
         self.kept: list[Any] = []
         self.tracker.stop_and_update_metrics()
@@ -55,6 +55,17 @@ def test_train_metrics_have_transformers_keys_and_sizes() -> None:
     assert metrics["before_init_mem_cpu"] > 0
     # init is reported once, with the first stage; a later eval reports its own keys
     assert set(trainer.evaluate()) == {"eval_mem_cpu_alloc_delta", "eval_mem_cpu_peaked_delta"}
+
+
+@pytest.mark.reference
+def test_same_metric_names_as_transformers_tracker() -> None:
+    """transformers' TrainerMemoryTracker, called the same way, reports the same keys."""
+    trainer_utils = pytest.importorskip("transformers.trainer_utils")
+    pytest.importorskip("psutil")  # without it transformers' tracker reports nothing
+    ours, theirs = FakeTrainer(), FakeTrainer(tracker_cls=trainer_utils.TrainerMemoryTracker)
+    our_train, their_train = ours.train(), theirs.train()
+    assert sorted(our_train) == sorted(their_train)
+    assert sorted(ours.evaluate()) == sorted(theirs.evaluate())
 
 
 def test_skip_memory_metrics_adds_nothing() -> None:
