@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trainer.arguments import build_arguments
+from trainer.job_arguments import build_arguments
 from trainer.jobs import JobError, parse_job
 from trainer_args import ArgumentParser, TrainingArguments, ValidationError
 from trainer_args.cli import main as trainer_args_main

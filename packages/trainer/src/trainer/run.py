@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from trainer.arguments import build_arguments
+from trainer.job_arguments import build_arguments
 from trainer.jobs import Datasets, FactoryRef, Job, JobError, call_factory
 
 __all__ = ["JobPieces", "JobResult", "build_pieces", "build_trainer", "run_job"]

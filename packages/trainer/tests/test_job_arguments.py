@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.arguments import build_arguments
+from trainer.job_arguments import build_arguments
 from trainer.jobs import JobError, parse_job
 from trainer_args import Seq2SeqTrainingArguments, TrainingArguments
 
