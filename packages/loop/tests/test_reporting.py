@@ -320,8 +320,8 @@ def test_wandb_callback_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     (cls,) = get_reporting_integration_callbacks(["wandb"])
     _run(cls(), _args(tmp_path, run_name="r1"))
     logged = [c[1][0] for c in fake.calls if c[0] == "log"]
-    assert logged[0] == {**rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5}
-    assert logged[2] == {**rewrite_logs(EVAL_LOGS), "train/global_step": 10}
+    assert logged[0] == {**ref.rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5}
+    assert logged[2] == {**ref.rewrite_logs(EVAL_LOGS), "train/global_step": 10}
     assert logged[3] == {"train/epoch": 1.0, "train/global_step": 15}
     assert summary == {k: v for k, v in FINAL_LOGS.items() if k != "epoch"}
 
@@ -353,9 +353,9 @@ def test_trackio_callback_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "config": {"lr": 1, "output_dir": str(tmp_path)},
     }
     logged = [c[1][0] for c in fake.calls if c[0] == "log"]
-    assert logged[0] == {**rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5}
-    assert logged[1] == {**rewrite_logs(TRAIN_LOGS[1]), "train/global_step": 10}
-    assert logged[2] == {**rewrite_logs(EVAL_LOGS), "train/global_step": 10}
+    assert logged[0] == {**ref.rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5}
+    assert logged[1] == {**ref.rewrite_logs(TRAIN_LOGS[1]), "train/global_step": 10}
+    assert logged[2] == {**ref.rewrite_logs(EVAL_LOGS), "train/global_step": 10}
     # End-of-training numbers stay out of the step history, as in transformers.
     assert logged[3] == {"train/epoch": 1.0, "train/global_step": 15}
 
@@ -435,7 +435,7 @@ def test_comet_callback_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     for (logged, kwargs), logs in zip(metrics, fed, strict=True):
         logs = dict(logs)
         step = logs.pop("step")
-        assert logged == (rewrite_logs(logs),)
+        assert logged == (ref.rewrite_logs(logs),)
         assert kwargs == {"step": step, "epoch": logs["epoch"]}
     assert experiment.calls[-2][2]["step"] == 15
     # evaluate() after train(): appended to the same experiment, not a new one.
@@ -520,9 +520,9 @@ def test_trackio_for_real_when_installed(tmp_path: Path, monkeypatch: pytest.Mon
     rows = SQLiteStorage.get_logs("proj", "r1")
     logged = [{k: v for k, v in row.items() if k not in ("timestamp", "step")} for row in rows]
     assert logged == [
-        {**rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5},
-        {**rewrite_logs(TRAIN_LOGS[1]), "train/global_step": 10},
-        {**rewrite_logs(EVAL_LOGS), "train/global_step": 10},
+        {**ref.rewrite_logs(TRAIN_LOGS[0]), "train/global_step": 5},
+        {**ref.rewrite_logs(TRAIN_LOGS[1]), "train/global_step": 10},
+        {**ref.rewrite_logs(EVAL_LOGS), "train/global_step": 10},
         {"train/epoch": 1.0, "train/global_step": 15},
     ]
     (run,) = Api().runs("proj")
@@ -585,7 +585,7 @@ def test_comet_offline_for_real_when_installed(tmp_path: Path) -> None:
     expected = [
         (key, value, logs["step"], logs["epoch"])
         for logs in fed
-        for key, value in rewrite_logs({k: v for k, v in logs.items() if k != "step"}).items()
+        for key, value in ref.rewrite_logs({k: v for k, v in logs.items() if k != "step"}).items()
     ]
     assert sorted(logged) == sorted(expected)
     params = {
