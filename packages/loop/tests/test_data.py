@@ -129,9 +129,19 @@ def test_group_by_length_sampler_is_used(tmp_path: Path) -> None:
         train_dataset=data,
     )
     assert isinstance(ours._get_train_sampler(), LengthGroupedSampler)
-    assert isinstance(
-        ours._get_eval_sampler(data), LengthGroupedSampler
-    )  # quirk kept from transformers
+    assert isinstance(ours._get_eval_sampler(data), LengthGroupedSampler)  # as transformers: below
+
+
+@pytest.mark.reference
+def test_group_by_length_evaluation_order_is_transformers(tmp_path: Path) -> None:
+    """transformers groups evaluation batches by length too (a quirk kept): the same order."""
+    data = [{"input_ids": [1] * (1 + i % 5), "labels": [0] * (1 + i % 5)} for i in range(20)]
+    kwargs = base_kwargs(tmp_path, train_sampling_strategy="group_by_length", data_seed=11)
+    ref = build_reference(_model(), kwargs, train_dataset=data)
+    ours = build_ours(_model(), kwargs, train_dataset=data)
+    expected = list(ref._get_eval_sampler(data))
+    assert sorted(expected) == list(range(20)) and expected != list(range(20))
+    assert list(ours._get_eval_sampler(data)) == expected
 
 
 class WithExtraKeys(RegressionDataset):
