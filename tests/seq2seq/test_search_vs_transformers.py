@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from trainer_seq2seq.search import beam_search, greedy_search
+from trainer.demos.search import beam_search, greedy_search
 
 pytestmark = pytest.mark.reference
 EOS, PAD = 1, 0

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from trainer.demos.tiny_seq2seq import TinySeq2Seq, TinySeq2SeqConfig
 from trainer_args import Seq2SeqTrainingArguments
-from trainer_seq2seq import Seq2SeqTrainer, TinySeq2Seq, TinySeq2SeqConfig
+from trainer_seq2seq import Seq2SeqTrainer
 
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.reference

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.demos.tiny_seq2seq import TinySeq2Seq, TinySeq2SeqConfig
 from trainer_args import Seq2SeqTrainingArguments
 from trainer_loop.outputs import ModelOutput
-from trainer_seq2seq import GenerationConfig, Seq2SeqTrainer, TinySeq2Seq, TinySeq2SeqConfig
+from trainer_seq2seq import GenerationConfig, Seq2SeqTrainer
 
 PAD, EOS = 0, 1
 WORDS = [[2, 3, 4], [5, 6, 7, 8, 9], [4, 2], [9, 9, 3, 2], [7], [3, 4, 5], [6, 2, 8, 8, 5]]

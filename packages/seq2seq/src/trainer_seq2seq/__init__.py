@@ -2,14 +2,11 @@
 
 from trainer_seq2seq._version import __version__
 from trainer_seq2seq.generation import GenerationConfig, load_generation_config
-from trainer_seq2seq.models import TinySeq2Seq, TinySeq2SeqConfig
 from trainer_seq2seq.trainer import Seq2SeqTrainer
 
 __all__ = [
     "GenerationConfig",
     "Seq2SeqTrainer",
-    "TinySeq2Seq",
-    "TinySeq2SeqConfig",
     "__version__",
     "load_generation_config",
 ]

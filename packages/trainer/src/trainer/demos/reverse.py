@@ -77,8 +77,8 @@ def reverse_data(train_size: int = 8000, eval_size: int = 200) -> Datasets:
 def reverse_model(
     d_model: int = 64, num_heads: int = 4, num_layers: int = 2, dim_feedforward: int = 128
 ) -> Any:
-    """trainer_seq2seq's tiny encoder-decoder, sized and tokenised for this task."""
-    from trainer_seq2seq.models import TinySeq2Seq, TinySeq2SeqConfig
+    """The demos' tiny encoder-decoder (`tiny_seq2seq`), sized and tokenised for this task."""
+    from trainer.demos.tiny_seq2seq import TinySeq2Seq, TinySeq2SeqConfig
 
     config = TinySeq2SeqConfig(
         vocab_size=VOCAB_SIZE,

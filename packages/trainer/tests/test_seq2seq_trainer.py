@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from trainer.demos.tiny_seq2seq import TinySeq2Seq, TinySeq2SeqConfig
 from trainer_args import Seq2SeqTrainingArguments
 from trainer_loop.outputs import ModelOutput
-from trainer_seq2seq import GenerationConfig, Seq2SeqTrainer, TinySeq2Seq, TinySeq2SeqConfig
+from trainer_seq2seq import GenerationConfig, Seq2SeqTrainer
 
 PAD, EOS = 0, 1
 LETTERS = {i: chr(ord("a") + i - 2) for i in range(2, 12)}  # ids 2..11 are the letters a..j

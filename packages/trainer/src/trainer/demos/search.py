@@ -1,4 +1,4 @@
-"""Greedy and beam search over any model that scores the next token.
+"""Greedy and beam search over any model that scores the next token (`TinySeq2Seq.generate`).
 
 `next_token_logits(sequences)` receives the sequences decoded so far, shape
 `(rows, length)`, and returns logits for the next token, shape `(rows, vocab)`. Both searches

@@ -1,10 +1,12 @@
-"""A tiny plain-torch encoder-decoder for tests, benchmarks and demos.
+"""A tiny plain-torch encoder-decoder: the model of `trainer demo seq2seq` (and of the tests).
 
 `TinySeq2Seq` follows the conventions of transformers' encoder-decoder models closely
 enough for a Trainer: `forward(input_ids, attention_mask, decoder_input_ids, labels)` returns
 a `ModelOutput` with `loss` (when labels are given) and `logits`; labels are shifted right
 behind `decoder_start_token_id` to make the decoder inputs, and -100 labels are ignored;
-`generate()` does greedy or beam search; `config` and `generation_config` hold its settings.
+`generate()` does greedy or beam search (`trainer.demos.search`); `config` and
+`generation_config` hold its settings. A demo, not library API: it lives with the demos
+rather than in trainer-seq2seq, whose `Seq2SeqTrainer` works with any model that generates.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from trainer.demos.search import beam_search, greedy_search
 from trainer_loop.outputs import ModelOutput
 from trainer_seq2seq.generation import GENERATION_CONFIG_NAME, GenerationConfig
-from trainer_seq2seq.search import beam_search, greedy_search
 
 __all__ = ["TinySeq2Seq", "TinySeq2SeqConfig"]
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer_seq2seq import TinySeq2Seq, TinySeq2SeqConfig
-from trainer_seq2seq.models import shift_tokens_right
+from trainer.demos.tiny_seq2seq import TinySeq2Seq, TinySeq2SeqConfig, shift_tokens_right
 
 PAD, EOS = 0, 1
 

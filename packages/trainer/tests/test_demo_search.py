@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from trainer_seq2seq.search import beam_search, greedy_search
+from trainer.demos.search import beam_search, greedy_search
 
 EOS, PAD = 1, 0
 
