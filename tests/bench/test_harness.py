@@ -129,6 +129,69 @@ def test_eval_predict_identical_predictions() -> None:
         assert float(ours["extra_mb"]) >= 0
 
 
+def test_eval_predict_ragged_identical_predictions() -> None:
+    # 130 samples: three batches of 64 of different widths, in both orders, every variant.
+    eval_predict = load("eval_predict")
+    plan = eval_predict.ragged_plan(["random", "sorted"], slow_reference=True)
+    measured = eval_predict.run_ragged(130, plan)
+    for order in ("random", "sorted"):
+        for concat in (True, False):
+            raw = measured[("raw", order, None, concat)]
+            assert raw["shape"] == ([130, 64, 512] if concat else "3 arrays")
+            for accumulation in (8, None):
+                for name in ("ours", "transformers"):
+                    assert measured[(name, order, accumulation, concat)]["digest"] == raw["digest"]
+
+
+def _fake_run(digests: dict[tuple[str, int], str]) -> Any:
+    """A stand-in for eval_predict.run: every call a result, the digest `digests` says."""
+    calls: dict[str, int] = {}
+
+    def run(contender: str, n: int, argmax: bool) -> dict[str, object]:
+        number = calls[contender] = calls.get(contender, -1) + 1
+        digest = digests.get((contender, number), "same")
+        return {"seconds": 1.0, "extra_mb": 1.0, "shape": [n, 64], "digest": digest}
+
+    return run
+
+
+@pytest.mark.parametrize("contender", ["raw", "ours", "transformers"])
+def test_eval_predict_mismatch_in_a_later_round_fails(
+    contender: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eval_predict = load("eval_predict")
+    argv = ["--rounds", "3", "--cases", "argmax"]
+    monkeypatch.setattr(eval_predict, "run", _fake_run({}))
+    assert "ours vs raw" in run_main(eval_predict, argv, monkeypatch)
+    monkeypatch.setattr(eval_predict, "run", _fake_run({(contender, 2): "other"}))
+    assert f"{contender}, round 2" in main_fails(eval_predict, argv, monkeypatch)
+
+
+def test_eval_predict_ragged_mismatch_in_a_later_round_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    eval_predict = load("eval_predict")
+    calls = [0]
+
+    def run_ragged(n: int, plan: list[Any]) -> dict[Any, dict[str, object]]:
+        calls[0] += 1
+        out = {}
+        for step in plan:
+            broken = calls[0] == 2 and step == ("ours", "sorted", None, False)
+            digest = "other" if broken else f"{step[1]}-{step[3]}"
+            out[step] = {"seconds": 1.0, "cpu_seconds": 1.0, "extra_mb": 1.0, "shape": [n]}
+            out[step]["digest"] = digest
+        return out
+
+    monkeypatch.setattr(eval_predict, "run_ragged", run_ragged)
+    message = main_fails(
+        eval_predict,
+        ["--cases", "ragged-random,ragged-sorted", "--ragged-rounds", "2"],
+        monkeypatch,
+    )
+    assert "ragged-sorted acc=- list] ours, round 1" in message
+
+
 def test_checkpoint_io_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
     checkpoint_io = load("checkpoint_io")
     text = run_main(
