@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from trainer_loop.checkpointing import (
     get_last_checkpoint,
@@ -74,11 +75,32 @@ def test_verified_reference_cases(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path / "b")) == ["checkpoint-12", "checkpoint-2"]
 
 
-def _transformers_train_end(output_dir: Path, best: str, limit: int) -> None:
-    """The end of transformers' `_inner_training_loop`, step for step."""
-    for checkpoint in trainer_utils.sort_checkpoints(str(output_dir), best_model_checkpoint=best):
-        if limit == 1 and not os.path.samefile(checkpoint, best):
-            shutil.rmtree(checkpoint, ignore_errors=True)
+class _Tiny(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": torch.nn.functional.mse_loss(self.linear(x), labels)}
+
+
+def _transformers_train_end(output_dir: Path, best: str | None, limit: int | None) -> None:
+    """transformers.Trainer trains one step in `output_dir` (saving nothing) with `best` as its
+    best checkpoint: what is left is what the end of its `_inner_training_loop` pruned."""
+    transformers = pytest.importorskip("transformers")
+
+    class Best(transformers.TrainerCallback):  # type: ignore[misc]
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            state.best_model_checkpoint = best
+
+    args = transformers.TrainingArguments(
+        output_dir=str(output_dir), max_steps=1, per_device_train_batch_size=2,
+        save_strategy="no", save_total_limit=limit, use_cpu=True, report_to="none",
+        disable_tqdm=True,
+    )  # fmt: skip
+    data = [{"x": torch.ones(1), "labels": torch.ones(1)}] * 2
+    torch.manual_seed(0)
+    transformers.Trainer(model=_Tiny(), args=args, train_dataset=data, callbacks=[Best()]).train()
 
 
 @pytest.mark.parametrize(("limit", "best"), [(1, 2), (1, 6), (2, 2), (None, 4), (1, None)])
@@ -93,9 +115,12 @@ def test_train_end_pruning_matches_transformers(
         save_total_limit=limit,
         best_model_checkpoint=None if best is None else str(ours / f"checkpoint-{best}"),
     )
-    if best is not None and limit is not None:
-        _transformers_train_end(theirs, str(theirs / f"checkpoint-{best}"), limit)
-    assert sorted(os.listdir(ours)) == sorted(os.listdir(theirs))
+    _transformers_train_end(
+        theirs, None if best is None else str(theirs / f"checkpoint-{best}"), limit
+    )
+    assert sorted(os.listdir(ours)) == sorted(
+        n for n in os.listdir(theirs) if n.startswith("checkpoint-")
+    )
 
 
 def test_rotation_never_deletes_outside_output_dir(tmp_path: Path) -> None:
