@@ -9,6 +9,7 @@ import pytest
 from trainer_args.truth import (
     ACCELERATE_ENV,
     ARGPARSE,
+    JSON_DICT_STRINGS,
     STRTOBOOL,
     TRANSFORMERS_ENV,
     TruthVocabulary,
@@ -54,6 +55,16 @@ def test_transformers_env_words_are_its_env_true_values(text: str, hf: Any) -> N
     from transformers.utils.import_utils import ENV_VARS_TRUE_VALUES
 
     assert (parse_truth(text, TRANSFORMERS_ENV) is True) == (text.upper() in ENV_VARS_TRUE_VALUES)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("text", SAMPLES)
+def test_json_dict_strings_are_convert_str_dicts(text: str, hf: Any) -> None:
+    from transformers.training_args import _convert_str_dict
+
+    converted = _convert_str_dict({"key": text})["key"]
+    expected = converted if isinstance(converted, bool) else None
+    assert parse_truth(text, JSON_DICT_STRINGS) == expected
 
 
 def test_vocabularies_differ_where_the_libraries_do() -> None:

@@ -8,7 +8,9 @@ them with transformers). So the words are a parameter of one parser, not one mer
 - `STRTOBOOL`: distutils' `strtobool`, which transformers' FSDP options and accelerate use
   (the same words plus on/off);
 - `TRANSFORMERS_ENV`: transformers' `ENV_VARS_TRUE_VALUES`, compared upper-case (1/ON/YES/TRUE);
-- `ACCELERATE_ENV`: the launcher variables read by the device layer (1/true/yes/y/on).
+- `ACCELERATE_ENV`: the launcher variables read by the device layer (1/true/yes/y/on);
+- `JSON_DICT_STRINGS`: the string leaves of dict fields given as JSON (transformers'
+  `_convert_str_dict`: only true/false, so "1" and "yes" stay text or become numbers).
 
 Every layer (parser, FSDP options, device set-up, experiment trackers) reads truth through here.
 """
@@ -21,6 +23,7 @@ from typing import Literal, NamedTuple
 __all__ = [
     "ACCELERATE_ENV",
     "ARGPARSE",
+    "JSON_DICT_STRINGS",
     "STRTOBOOL",
     "TRANSFORMERS_ENV",
     "TruthVocabulary",
@@ -59,6 +62,7 @@ TRANSFORMERS_ENV = TruthVocabulary(
 ACCELERATE_ENV = TruthVocabulary(
     true=("1", "true", "yes", "y", "on"), false=("0", "false", "no", "n", "off")
 )
+JSON_DICT_STRINGS = TruthVocabulary(true=("true",), false=("false",))
 
 
 def parse_truth(text: str, vocabulary: TruthVocabulary) -> bool | None:

@@ -27,6 +27,7 @@ from trainer_args.enums import (
 )
 from trainer_args.errors import FieldError, ValidationError
 from trainer_args.fields import ACCEPTS, CHECK, arg_fields
+from trainer_args.truth import JSON_DICT_STRINGS, parse_truth
 from trainer_args.typecheck import describe, matches
 
 __all__ = [
@@ -121,8 +122,9 @@ def _convert_str_dict(d: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict):
             d[key] = _convert_str_dict(value)
         elif isinstance(value, str):
-            if value.lower() in ("true", "false"):
-                d[key] = value.lower() == "true"
+            truth = parse_truth(value, JSON_DICT_STRINGS)
+            if truth is not None:
+                d[key] = truth
             elif value.isdigit():
                 d[key] = int(value)
             elif value.replace(".", "", 1).isdigit():
