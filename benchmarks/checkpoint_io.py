@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import transformers
 
-from trainer_loop.checkpointing import (
+from trainer_loop.checkpoints import (
     load_checkpoint_model,
     load_checkpoint_optimizer_and_scheduler,
     load_checkpoint_rng,

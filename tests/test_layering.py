@@ -68,3 +68,10 @@ def test_transformers_import_fails(tmp_path: pathlib.Path) -> None:
     result = _lint(tmp_path, {"trainer_loop/__init__.py": "import transformers"})
     assert result.returncode != 0
     assert "transformers is never a dependency" in result.stdout
+
+
+def test_accelerate_inside_trainer_loop_fails(tmp_path: pathlib.Path) -> None:
+    result = _lint(tmp_path, {"trainer_loop/data/loaders.py": "import accelerate"})
+    assert result.returncode != 0
+    assert "accelerate is used only through trainer_dist" in result.stdout
+    assert "BROKEN" in result.stdout

@@ -55,7 +55,7 @@ def check_fsdp_optimizer_state(out: Path, state: PartialState) -> bool:
         set_model_state_dict,
     )
 
-    from trainer_loop.checkpointing import load_checkpoint_optimizer_and_scheduler
+    from trainer_loop.checkpoints import load_checkpoint_optimizer_and_scheduler
     from trainer_loop.checkpoints.model_files import read_weights
     from trainer_loop.checkpoints.optimizer_state import optimizer_state_dict, save_optimizer
 
@@ -69,7 +69,7 @@ def check_fsdp_optimizer_state(out: Path, state: PartialState) -> bool:
     gathered = optimizer_state_dict(optimizer, model)  # a collective: every rank
     weights = get_model_state_dict(model, options=full)
     if state.is_main_process:
-        from trainer_loop.checkpointing import save_model_files
+        from trainer_loop.checkpoints import save_model_files
 
         folder.mkdir()
         save_optimizer(optimizer, folder, gathered)

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 from support.regression_job import make_trainer
 
-from trainer_loop.checkpointing import get_last_checkpoint, is_complete_checkpoint
+from trainer_loop.checkpoints import get_last_checkpoint, is_complete_checkpoint
 
 pytestmark = pytest.mark.slow
 JOB = Path(__file__).with_name("tiny_job.py")  # support.regression_job run as a script

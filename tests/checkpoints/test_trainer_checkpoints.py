@@ -160,7 +160,7 @@ def test_resuming_a_transformers_checkpoint_is_refused_clearly(
 ) -> None:
     transformers = pytest.importorskip("transformers")
     from trainer_args import TrainingArguments
-    from trainer_loop.checkpointing import CheckpointFormatError
+    from trainer_loop.checkpoints import CheckpointFormatError
 
     _run(
         transformers.Trainer,

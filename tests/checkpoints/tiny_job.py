@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
 
         _sigkill_at_call(optimizer_state, "write_state", cli.sigkill_at_write)
     if cli.sigterm_at_step:
-        from trainer_loop.checkpointing import PreemptionCallback
+        from trainer_loop.callbacks.preemption import PreemptionCallback
 
         # The signal arrives before the preemption callback's on_step_end: it stops at this step.
         callbacks += [SignalAtStep(cli.sigterm_at_step, signal.SIGTERM), PreemptionCallback()]

@@ -69,7 +69,7 @@ def test_resume_from_a_transformers_checkpoint_is_refused_without_unpickling(
     resuming from one fails clearly, and nothing is unpickled on the way."""
     import pickle
 
-    from trainer_loop.checkpointing import CheckpointFormatError
+    from trainer_loop.checkpoints import CheckpointFormatError
 
     tokenizer = make_tokenizer()
     model = seeded(lambda: transformers.BertForSequenceClassification(bert_config(len(tokenizer))))

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from trainer_dist.rng_state import capture_rng_state, restore_rng_state
-from trainer_loop.checkpointing import (
+from trainer_loop.checkpoints import (
     is_complete_checkpoint,
     load_checkpoint_model,
     load_checkpoint_optimizer_and_scheduler,

@@ -25,7 +25,7 @@ from crash_support import (
     run_job,
 )
 
-from trainer_loop.checkpointing import get_last_checkpoint
+from trainer_loop.checkpoints import get_last_checkpoint
 
 pytestmark = pytest.mark.slow
 

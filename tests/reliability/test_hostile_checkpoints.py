@@ -24,7 +24,7 @@ from side_by_side import assert_same_logs
 from support.accelerate_state import reset_accelerate
 
 from trainer_args import TrainingArguments, ValidationError
-from trainer_loop.checkpointing import CheckpointFormatError, get_last_checkpoint
+from trainer_loop.checkpoints import CheckpointFormatError, get_last_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +151,7 @@ def test_wrong_optimizer_state_shapes_are_refused_at_load(run3: Path, tmp_path: 
     tensors = load_file(str(folder / "optimizer.safetensors"))
     tensors["/state/0/exp_avg"] = torch.zeros(7)
     save_file(tensors, str(folder / "optimizer.safetensors"))
-    from trainer_loop.checkpointing import load_checkpoint_optimizer_and_scheduler
+    from trainer_loop.checkpoints import load_checkpoint_optimizer_and_scheduler
 
     trainer = make_trainer(str(out))
     trainer.create_optimizer_and_scheduler(num_training_steps=12)

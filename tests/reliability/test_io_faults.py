@@ -20,7 +20,7 @@ import torch
 from crash_support import assert_loads_fully
 from io_faults import CHECKPOINT_FILES, failing_write, rust_io_error
 
-from trainer_loop.checkpointing import get_last_checkpoint, is_complete_checkpoint, save_checkpoint
+from trainer_loop.checkpoints import get_last_checkpoint, is_complete_checkpoint, save_checkpoint
 from trainer_loop.checkpoints import io as checkpoint_io
 
 ERRNOS = [pytest.param(errno.ENOSPC, id="ENOSPC"), pytest.param(errno.EIO, id="EIO")]

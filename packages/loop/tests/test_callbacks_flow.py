@@ -18,14 +18,14 @@ import transformers
 from transformers import trainer_callback as ref
 
 from trainer_loop import state as ours_state
-from trainer_loop.callbacks import base as ours_base
 from trainer_loop.callbacks import early_stopping as ours_es
 from trainer_loop.callbacks import flow as ours_flow
+from trainer_loop.callbacks import handler as ours_handler
 
 OURS = SimpleNamespace(
     State=ours_state.TrainerState,
     Control=ours_state.TrainerControl,
-    Handler=ours_base.CallbackHandler,
+    Handler=ours_handler.CallbackHandler,
     Flow=ours_flow.DefaultFlowCallback,
     EarlyStopping=ours_es.EarlyStoppingCallback,
 )

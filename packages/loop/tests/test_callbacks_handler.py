@@ -59,7 +59,9 @@ def test_events_are_those_of_transformers() -> None:
 def _lists(lib: Any, flow: type, printer: type, progress: type) -> list[Any]:
     """Run the same add/pop/remove script; returns observable results and warnings."""
     name = (
-        "trainer_loop.callbacks.base" if lib is CallbackHandler else "transformers.trainer_callback"
+        "trainer_loop.callbacks.handler"
+        if lib is CallbackHandler
+        else "transformers.trainer_callback"
     )
     seen: list[Any] = []
     with captured(name) as warnings:

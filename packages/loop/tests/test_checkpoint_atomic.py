@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import torch
 
-from trainer_loop import checkpointing
-from trainer_loop.checkpointing import (
+from trainer_loop import checkpoints
+from trainer_loop.checkpoints import (
+    codec,
     get_last_checkpoint,
     is_complete_checkpoint,
     load_trainer_state,
     save_checkpoint,
 )
-from trainer_loop.checkpoints import codec
 from trainer_loop.schedulers import get_scheduler
 from trainer_loop.state import TrainerControl, TrainerState
 
@@ -184,7 +184,7 @@ def test_saving_a_step_again_replaces_the_old_folder(tmp_path: Path) -> None:
 def test_get_last_checkpoint_none(tmp_path: Path) -> None:
     assert get_last_checkpoint(tmp_path) is None
     assert get_last_checkpoint(tmp_path / "missing") is None
-    assert checkpointing.PREFIX_CHECKPOINT_DIR == "checkpoint"
+    assert checkpoints.PREFIX_CHECKPOINT_DIR == "checkpoint"
 
 
 def test_best_model_checkpoint_follows_best_global_step(tmp_path: Path) -> None:

@@ -9,15 +9,12 @@ from typing import Any
 
 import pytest
 
-from trainer_loop.callbacks.base import CallbackHandler, TrainerCallback
+from trainer_loop.callbacks.base import TrainerCallback
 from trainer_loop.callbacks.early_stopping import EarlyStoppingCallback
 from trainer_loop.callbacks.flow import DefaultFlowCallback
-from trainer_loop.checkpointing import (
-    JITCheckpointCallback,
-    PreemptionCallback,
-    export_callback_states,
-    restore_callback_states,
-)
+from trainer_loop.callbacks.handler import CallbackHandler
+from trainer_loop.callbacks.preemption import JITCheckpointCallback, PreemptionCallback
+from trainer_loop.checkpoints import export_callback_states, restore_callback_states
 from trainer_loop.state import TrainerControl, TrainerState
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from trainer_loop.checkpointing import (
+from trainer_loop.checkpoints import (
     CheckpointFormatError,
     load_best_model,
     load_checkpoint_model,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from trainer_loop.checkpointing import (
+from trainer_loop.checkpoints import (
     get_last_checkpoint,
     prune_checkpoints_at_train_end,
     rotate_checkpoints,

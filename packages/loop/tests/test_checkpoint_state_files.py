@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import torch
 
-from trainer_loop.adafactor import Adafactor, get_adafactor_schedule
-from trainer_loop.checkpointing import (
+from trainer_loop.checkpoints import (
     load_checkpoint_model,
     load_checkpoint_optimizer_and_scheduler,
     save_model_files,
 )
 from trainer_loop.checkpoints.codec import decode, encode, read_state, write_state
 from trainer_loop.checkpoints.optimizer_state import save_optimizer, save_scaler, save_scheduler
+from trainer_loop.optim.adafactor import Adafactor, get_adafactor_schedule
 from trainer_loop.schedulers import get_scheduler
 
 

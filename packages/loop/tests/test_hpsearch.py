@@ -20,7 +20,7 @@ from trainer_support import (
 
 from trainer_args import TrainingArguments
 from trainer_loop import BestRun, Trainer
-from trainer_loop.hpsearch import default_compute_objective, run_hyperparameter_search
+from trainer_loop.hpsearch import default_compute_objective
 
 optuna = pytest.importorskip("optuna")
 
@@ -67,6 +67,11 @@ def make_trainer(tmp_path: Path, with_model_init: bool = True, **overrides: Any)
 
 def sampler() -> Any:
     return optuna.samplers.TPESampler(seed=0)
+
+
+def run_hyperparameter_search(trainer: Any, **kwargs: Any) -> Any:
+    """`trainer.hyperparameter_search(**kwargs)`, the call a user makes."""
+    return trainer.hyperparameter_search(**kwargs)
 
 
 # ---- results -------------------------------------------------------------------------------------
@@ -172,7 +177,7 @@ def test_trial_values_are_cast_and_unknown_names_warned(
             "not_an_argument": 1,
         }
 
-    with caplog.at_level(logging.WARNING, logger="trainer_loop.hpsearch"):
+    with caplog.at_level(logging.WARNING, logger="trainer_loop.trainer.search"):
         run_hyperparameter_search(trainer, hp_space=space, n_trials=2, sampler=sampler())
     assert isinstance(trainer.args.num_train_epochs, float)  # the field's type, as transformers
     assert trainer.args.per_device_train_batch_size in (4, 16)

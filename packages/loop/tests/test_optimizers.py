@@ -12,8 +12,8 @@ import transformers
 from torch import nn
 
 import trainer_args
-from trainer_loop import optimizers
-from trainer_loop.adafactor import Adafactor, get_adafactor_schedule
+from trainer_loop import optim as optimizers
+from trainer_loop.optim.adafactor import Adafactor, get_adafactor_schedule
 
 pytestmark = pytest.mark.reference
 
@@ -268,15 +268,24 @@ def test_adafactor_schedule_reports_the_relative_step() -> None:
     assert lrs[0] == lrs[1]
 
 
-def test_trainer_methods_can_be_passed_in(args_factory: Any) -> None:
-    args, _ = args_factory("adamw_torch")
-    model = TinyNet()
-    optimizer = optimizers.create_optimizer(
-        model,
-        args,
-        decay_parameter_names=lambda m: ["head.weight"],
-        optimizer_cls_and_kwargs_for=lambda a, m: (torch.optim.SGD, {"lr": 0.3}),
+def test_overridden_trainer_hooks_shape_the_optimizer(tmp_path: Any) -> None:
+    from trainer_args import TrainingArguments
+    from trainer_loop import Trainer
+
+    class HookedTrainer(Trainer):
+        def get_decay_parameter_names(self, model: torch.nn.Module) -> list[str]:
+            return ["head.weight"]
+
+        @staticmethod
+        def get_optimizer_cls_and_kwargs(args: Any, model: Any = None) -> tuple[Any, Any]:
+            return torch.optim.SGD, {"lr": 0.3}
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path), use_cpu=True, report_to="none", weight_decay=0.1
     )
+    model = TinyNet()
+    optimizer = HookedTrainer(model=model, args=args).create_optimizer()
     assert isinstance(optimizer, torch.optim.SGD)
     assert _describe(optimizer, model)[0]["params"] == ["head.weight"]
+    assert _describe(optimizer, model)[0]["weight_decay"] == 0.1
     assert len(_describe(optimizer, model)[1]["params"]) == 12

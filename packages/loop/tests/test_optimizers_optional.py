@@ -19,10 +19,10 @@ import transformers.trainer_optimizer as hf_optim
 from torch import nn
 
 import trainer_args
-from trainer_loop import optimizers
-from trainer_loop.optional_optimizers import PACKAGES
+from trainer_loop import optim as optimizers
+from trainer_loop.optim.optional import PACKAGES
 from trainer_loop.schedulers import get_scheduler
-from trainer_loop.schedules.layerwise import LayerWiseDummyOptimizer, LayerWiseDummyScheduler
+from trainer_loop.schedulers.layerwise import LayerWiseDummyOptimizer, LayerWiseDummyScheduler
 
 pytestmark = pytest.mark.reference
 

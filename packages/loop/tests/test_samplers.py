@@ -23,7 +23,7 @@ from trainer_support import (
 )
 
 from trainer_loop import data as data_mod
-from trainer_loop.samplers import BatchRebalanceSampler
+from trainer_loop.data import BatchRebalanceSampler
 
 
 def _reference_cls() -> Any:

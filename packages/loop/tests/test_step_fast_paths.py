@@ -1,6 +1,6 @@
 """The per-step shortcuts keep every observable result: logs, weights, hooks and warnings.
 
-Each shortcut (see trainer_loop.step_plan, LossAccumulator, CallbackHandler._listeners and
+Each shortcut (see trainer_dist.step_plan, LossAccumulator, CallbackHandler._listeners and
 RemoveColumnsCollator) is compared with the path it replaces, or checked to step aside
 when a user has patched what it would skip.
 """
@@ -77,7 +77,7 @@ def test_the_deferred_nan_filter_logs_what_the_per_step_filter_logs(
         trainer = cls(model=model, args=_args(tmp_path, gradient_accumulation_steps=ga),
                       train_dataset=_data())  # fmt: skip
         trainer.train()
-        assert trainer._losses.lazy is (cls is Trainer)
+        assert trainer._run.losses.lazy is (cls is Trainer)
         histories.append([{k: v for k, v in e.items() if "runtime" not in k and "per_second" not in k}
                           for e in trainer.state.log_history])  # fmt: skip
         weights.append(model.linear.weight.detach().clone())
@@ -196,7 +196,7 @@ def test_a_loss_returned_with_its_graph_is_not_kept_until_the_log(tmp_path: Path
 
     class Inspect(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            seen.extend(loss.requires_grad for loss, _ in trainer._losses._pending)
+            seen.extend(loss.requires_grad for loss, _ in trainer._run.losses._pending)
 
     trainer.add_callback(Inspect())
     trainer.train()

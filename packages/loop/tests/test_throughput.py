@@ -15,7 +15,7 @@ from torch import nn
 from trainer_args import TrainingArguments
 from trainer_loop import Trainer
 from trainer_loop.reporting import throughput as throughput_mod
-from trainer_loop.throughput_logging import count_flops_parameters
+from trainer_loop.reporting.training_throughput import count_flops_parameters
 
 SEQ_LEN = 6
 HEAD_PARAMS = 8 * 16 + 16  # the Linear(8, 16) head; the embedding costs no FLOPs per token

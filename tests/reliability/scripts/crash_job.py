@@ -37,7 +37,7 @@ from support.regression_job import RegressionData
 from support.regression_job import make_trainer as make_job_trainer
 
 from trainer_loop import Trainer
-from trainer_loop.checkpointing import get_last_checkpoint
+from trainer_loop.checkpoints import get_last_checkpoint
 
 MAX_STEPS = 12
 ROTATED = re.compile(r"^(\.trash-)?checkpoint-\d+(-\d+)?$")

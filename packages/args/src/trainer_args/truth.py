@@ -9,6 +9,9 @@ them with transformers). So the words are a parameter of one parser, not one mer
   (the same words plus on/off);
 - `TRANSFORMERS_ENV`: transformers' `ENV_VARS_TRUE_VALUES`, compared upper-case (1/ON/YES/TRUE);
 - `ACCELERATE_ENV`: the launcher variables read by the device layer (1/true/yes/y/on);
+- `OPTIM_ARGS`: boolean options in `optim_args` (`nesterov`, `centered`): true/1/yes, any
+  other word reads as False;
+- `COMET_ENV`: `COMET_LOG_ASSETS`, compared upper-case against TRUE/1;
 - `JSON_DICT_STRINGS`: the string leaves of dict fields given as JSON (transformers'
   `_convert_str_dict`: only true/false, so "1" and "yes" stay text or become numbers).
 
@@ -23,7 +26,9 @@ from typing import Literal, NamedTuple
 __all__ = [
     "ACCELERATE_ENV",
     "ARGPARSE",
+    "COMET_ENV",
     "JSON_DICT_STRINGS",
+    "OPTIM_ARGS",
     "STRTOBOOL",
     "TRANSFORMERS_ENV",
     "TruthVocabulary",
@@ -63,6 +68,8 @@ ACCELERATE_ENV = TruthVocabulary(
     true=("1", "true", "yes", "y", "on"), false=("0", "false", "no", "n", "off")
 )
 JSON_DICT_STRINGS = TruthVocabulary(true=("true",), false=("false",))
+OPTIM_ARGS = TruthVocabulary(true=("true", "1", "yes"), false=())
+COMET_ENV = TruthVocabulary(true=("TRUE", "1"), false=(), case="upper")
 
 
 def parse_truth(text: str, vocabulary: TruthVocabulary) -> bool | None:

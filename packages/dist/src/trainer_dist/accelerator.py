@@ -308,3 +308,22 @@ def build_accelerator(
         raise
     _sync_fsdp_env(fsdp_requested, env_before)
     return accelerator
+
+
+def forget_prepared(accelerator: Accelerator) -> None:
+    """Drop the models, optimizers, schedulers and dataloaders `accelerator` prepared before.
+
+    A new `train()` prepares its own; without this, accelerate's lists keep the previous
+    run's objects (and their memory) alive. `free_memory()` does the same and collects
+    garbage too, which is slow: it is kept for the out-of-memory retries.
+    """
+    accelerator._schedulers = []
+    accelerator._optimizers = []
+    accelerator._models = []
+    accelerator._dataloaders = []
+    accelerator.step = 0
+
+
+def has_prepared_model(accelerator: Accelerator) -> bool:
+    """Whether `accelerator.prepare` has taken a model since it was built (or last forgot)."""
+    return bool(accelerator._models)

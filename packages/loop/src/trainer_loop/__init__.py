@@ -15,7 +15,7 @@ from trainer_loop._version import __version__
 _EXPORTS: dict[str, str] = {
     "Trainer": "trainer_loop.trainer",
     "TrainerCallback": "trainer_loop.callbacks.base",
-    "CallbackHandler": "trainer_loop.callbacks.base",
+    "CallbackHandler": "trainer_loop.callbacks.handler",
     "DefaultFlowCallback": "trainer_loop.callbacks.flow",
     "ProgressCallback": "trainer_loop.callbacks.progress",
     "PrinterCallback": "trainer_loop.callbacks.progress",
@@ -37,17 +37,17 @@ _EXPORTS: dict[str, str] = {
     "get_linear_schedule_with_warmup": "trainer_loop.schedulers",
     "get_polynomial_decay_schedule_with_warmup": "trainer_loop.schedulers",
     "get_inverse_sqrt_schedule": "trainer_loop.schedulers",
-    "Adafactor": "trainer_loop.adafactor",
-    "get_optimizer_cls_and_kwargs": "trainer_loop.optimizers",
-    "get_decay_parameter_names": "trainer_loop.optimizers",
+    "Adafactor": "trainer_loop.optim.adafactor",
+    "get_optimizer_cls_and_kwargs": "trainer_loop.optim",
+    "get_decay_parameter_names": "trainer_loop.optim",
     "default_data_collator": "trainer_loop.data",
     "LengthGroupedSampler": "trainer_loop.data",
     "RemoveColumnsCollator": "trainer_loop.data",
     "LabelSmoother": "trainer_loop.losses",
     "metrics_format": "trainer_loop.metrics",
     "speed_metrics": "trainer_loop.metrics",
-    "get_last_checkpoint": "trainer_loop.checkpointing",
-    "PREFIX_CHECKPOINT_DIR": "trainer_loop.checkpointing",
+    "get_last_checkpoint": "trainer_loop.checkpoints",
+    "PREFIX_CHECKPOINT_DIR": "trainer_loop.checkpoints",
 }
 
 __all__ = [
@@ -90,16 +90,17 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from trainer_loop.adafactor import Adafactor
-    from trainer_loop.callbacks.base import CallbackHandler, TrainerCallback
+    from trainer_loop.callbacks.base import TrainerCallback
     from trainer_loop.callbacks.early_stopping import EarlyStoppingCallback
     from trainer_loop.callbacks.flow import DefaultFlowCallback
+    from trainer_loop.callbacks.handler import CallbackHandler
     from trainer_loop.callbacks.progress import PrinterCallback, ProgressCallback
-    from trainer_loop.checkpointing import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+    from trainer_loop.checkpoints import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
     from trainer_loop.data import LengthGroupedSampler, RemoveColumnsCollator, default_data_collator
     from trainer_loop.losses import LabelSmoother
     from trainer_loop.metrics import metrics_format, speed_metrics
-    from trainer_loop.optimizers import get_decay_parameter_names, get_optimizer_cls_and_kwargs
+    from trainer_loop.optim import get_decay_parameter_names, get_optimizer_cls_and_kwargs
+    from trainer_loop.optim.adafactor import Adafactor
     from trainer_loop.outputs import (
         BestRun,
         EvalLoopOutput,

@@ -1,4 +1,4 @@
-"""The evaluation/prediction loop and the containers that stream its results to the CPU.
+"""The containers that stream evaluation/prediction results to the CPU (the loop is the Trainer's).
 
 Results are collected as lists and padded/concatenated once (device chunks every
 `eval_accumulation_steps`, numpy at the end) instead of re-concatenating the growing
@@ -9,30 +9,21 @@ so the arrays are the same.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from trainer_loop.data import _rebuild, find_batch_size, has_length
-from trainer_loop.metrics import denumpify_detensorize
-
-if TYPE_CHECKING:
-    from torch.utils.data import DataLoader
-
-    from trainer_loop.trainer import Trainer
+from trainer_loop.data.batches import rebuild_mapping
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "EvalAccumulator",
-    "evaluation_loop",
     "nested_concat_all",
     "nested_detach",
     "nested_numpify",
-    "prediction_step",
 ]
 
 
@@ -41,7 +32,7 @@ def nested_detach(tensors: Any) -> Any:
     if isinstance(tensors, (list, tuple)):
         return type(tensors)(nested_detach(t) for t in tensors)
     if isinstance(tensors, Mapping):
-        return _rebuild(tensors, {k: nested_detach(t) for k, t in tensors.items()})
+        return rebuild_mapping(tensors, {k: nested_detach(t) for k, t in tensors.items()})
     return tensors.detach() if isinstance(tensors, torch.Tensor) else tensors
 
 
@@ -50,7 +41,7 @@ def nested_numpify(tensors: Any) -> Any:
     if isinstance(tensors, (list, tuple)):
         return type(tensors)(nested_numpify(t) for t in tensors)
     if isinstance(tensors, Mapping):
-        return _rebuild(tensors, {k: nested_numpify(t) for k, t in tensors.items()})
+        return rebuild_mapping(tensors, {k: nested_numpify(t) for k, t in tensors.items()})
     if isinstance(tensors, np.ndarray):
         return tensors
     t = tensors.cpu()
@@ -129,7 +120,7 @@ def nested_concat_all(items: Sequence[Any], padding_index: int = -100) -> Any:
             nested_concat_all([it[i] for it in items], padding_index) for i in range(len(first))
         )
     if isinstance(first, Mapping):
-        return _rebuild(
+        return rebuild_mapping(
             first, {k: nested_concat_all([it[k] for it in items], padding_index) for k in first}
         )
     if isinstance(first, (torch.Tensor, np.ndarray)):
@@ -348,286 +339,3 @@ class EvalAccumulator:
             result = nested_concat_all(arrays, self.padding_index)
         self._arrays = [result]
         return result
-
-
-# ---------------------------------------------------------------------------------------------
-# One prediction step
-# ---------------------------------------------------------------------------------------------
-
-
-def _default_ignore_keys(model: Any) -> list[str]:
-    if hasattr(model, "config"):
-        return list(getattr(model.config, "keys_to_ignore_at_inference", ["cache"]))
-    return []
-
-
-def _logits_from(outputs: Any, skip: Sequence[str], tuple_offset: int) -> Any:
-    if isinstance(outputs, dict):
-        return tuple(v for k, v in outputs.items() if k not in skip)
-    return outputs[tuple_offset:] if tuple_offset else outputs
-
-
-def prediction_step(
-    trainer: Trainer,
-    model: torch.nn.Module,
-    inputs: dict[str, Any],
-    prediction_loss_only: bool,
-    ignore_keys: list[str] | None,
-) -> tuple[torch.Tensor | None, Any, Any]:
-    """One no-grad step: `(loss, logits, labels)` as `transformers.Trainer.prediction_step`."""
-    from trainer_loop.data import ensure_mapping
-
-    ensure_mapping(inputs)
-    label_names = trainer.label_names
-    has_labels = bool(label_names) and all(inputs.get(k) is not None for k in label_names)
-    return_loss = inputs.get("return_loss")
-    if return_loss is None:
-        return_loss = trainer.can_return_loss
-    loss_without_labels = len(label_names) == 0 and return_loss
-
-    inputs = trainer._prepare_inputs(inputs)
-    if ignore_keys is None:
-        ignore_keys = _default_ignore_keys(trainer.model)
-
-    # Labels are read before compute_loss, which may pop them (label smoothing).
-    labels: Any = None
-    if has_labels or loss_without_labels:
-        labels = nested_detach(tuple(inputs.get(name) for name in label_names))
-        if len(labels) == 1:
-            labels = labels[0]
-
-    with torch.no_grad():
-        loss: torch.Tensor | None
-        if has_labels or loss_without_labels:
-            num_items = trainer._get_num_items_in_batch([inputs], trainer.args.device)
-            with trainer.compute_loss_context_manager():
-                loss, outputs = trainer.compute_loss(
-                    model, inputs, return_outputs=True, num_items_in_batch=num_items
-                )
-            loss = loss.detach().mean()
-            logits = _logits_from(outputs, [*ignore_keys, "loss"], 1)
-        else:
-            loss = None
-            with trainer.compute_loss_context_manager():
-                outputs = model(**inputs)
-            logits = _logits_from(outputs, ignore_keys, 0)
-
-    if prediction_loss_only:
-        return (loss, None, None)
-    logits = nested_detach(logits)
-    if len(logits) == 1:
-        logits = logits[0]
-    return (loss, logits, labels)
-
-
-# ---------------------------------------------------------------------------------------------
-# The loop
-# ---------------------------------------------------------------------------------------------
-
-
-def _prepare_eval_model(trainer: Trainer) -> torch.nn.Module:
-    """Wrap/prepare the model for evaluation; outside training, cast for fp16/bf16 full eval."""
-    args = trainer.args
-    model = trainer._wrap_model(trainer.model, training=False)
-    if len(trainer.accelerator._models) == 0 and model is trainer.model:
-        start = time.time()
-        if trainer.is_deepspeed_enabled or (trainer.is_fsdp_enabled and not args.torch_compile):
-            model = trainer.accelerator.prepare(model)
-        else:
-            model = trainer.accelerator.prepare_model(model, evaluation_mode=True)
-        trainer.model_preparation_time = round(time.time() - start, 4)
-        if trainer.is_fsdp_enabled:
-            trainer.model = model
-        if model is not trainer.model:
-            trainer.model_wrapped = model
-    if not trainer.is_in_train:
-        if args.fp16_full_eval:
-            model = model.to(dtype=torch.float16, device=args.device)
-        elif args.bf16_full_eval:
-            model = model.to(dtype=torch.bfloat16, device=args.device)
-    return model
-
-
-def _num_samples(dataloader: Any, eval_dataset: Any, observed: int, trainer: Trainer) -> int:
-    if has_length(eval_dataset):
-        num = len(eval_dataset)
-    elif getattr(eval_dataset, "num_examples", 0) > 0:
-        num = eval_dataset.num_examples
-    elif has_length(dataloader):
-        num = trainer.num_examples(dataloader)
-    else:
-        num = observed
-    if num == 0 and observed > 0:
-        num = observed
-    return num
-
-
-def _call_compute_metrics(trainer: Trainer, prediction: Any, prefix: str, **kwargs: Any) -> Any:
-    """Call `compute_metrics`; an error it raises says which function and which dataset it was."""
-    try:
-        return trainer.compute_metrics(prediction, **kwargs)  # type: ignore[misc]
-    except Exception as exc:
-        func = trainer.compute_metrics
-        name = getattr(func, "__qualname__", type(func).__name__)
-        note = f"Raised by compute_metrics={name} while computing the '{prefix}' metrics of the Trainer."
-        if hasattr(exc, "add_note"):
-            exc.add_note(note)
-            raise
-        raise RuntimeError(f"{note} Error: {exc!r}") from exc
-
-
-def _pad_across_processes(accelerator: Any, data: Any) -> Any:
-    """Pad dim 1 to the longest across processes; in one process nothing to do.
-
-    accelerate would still gather the shape through the device and read it back on the host
-    (a synchronisation per tensor per batch), only to find that nothing needs padding.
-    """
-    if accelerator.num_processes == 1:
-        return data
-    return accelerator.pad_across_processes(data, dim=1, pad_index=-100)
-
-
-def evaluation_loop(
-    trainer: Trainer,
-    dataloader: DataLoader[Any],
-    description: str,
-    prediction_loss_only: bool | None = None,
-    ignore_keys: list[str] | None = None,
-    metric_key_prefix: str = "eval",
-) -> Any:
-    """Shared loop of `evaluate()` and `predict()`; returns an `EvalLoopOutput`."""
-    from trainer_loop.outputs import EvalLoopOutput, EvalPrediction
-
-    args = trainer.args
-    if prediction_loss_only is None:
-        prediction_loss_only = args.prediction_loss_only
-    model = _prepare_eval_model(trainer)
-    batch_size = args.eval_batch_size
-    logger.info(f"\n***** Running {description} *****")
-    if has_length(dataloader):
-        logger.info(f"  Num examples = {trainer.num_examples(dataloader)}")
-    else:
-        logger.info("  Num examples: Unknown")
-    logger.info(f"  Batch size = {trainer.args.eval_batch_size}")
-    if hasattr(model, "eval") and callable(model.eval):
-        model.eval()
-    if hasattr(trainer.optimizer, "eval") and callable(trainer.optimizer.eval):
-        trainer.optimizer.eval()
-    trainer.callback_handler.eval_dataloader = dataloader
-    eval_dataset = getattr(dataloader, "dataset", None)
-
-    concat = args.eval_do_concat_batches
-    # gather_for_metrics drops the samples repeated to even out the last batch: the results
-    # have exactly one row per example of a sized dataset.
-    rows = len(eval_dataset) if has_length(eval_dataset) else None  # type: ignore[arg-type]
-    all_losses, all_preds = EvalAccumulator(concat, rows=rows), EvalAccumulator(concat, rows=rows)
-    all_labels, all_inputs = EvalAccumulator(concat, rows=rows), EvalAccumulator(concat, rows=rows)
-    keep_outputs = not args.batch_eval_metrics or description == "Prediction"
-    want_inputs = "inputs" in args.include_for_metrics
-    main_input_name = getattr(trainer.model, "main_input_name", "input_ids")
-    accelerator = trainer.accelerator
-    metrics: Any = None
-    observed = 0
-
-    for step, inputs in enumerate(dataloader):
-        observed_batch = find_batch_size(inputs)
-        if observed_batch is not None:
-            observed += observed_batch
-            if batch_size is None:
-                batch_size = observed_batch
-
-        losses, logits, labels = trainer.prediction_step(
-            model, inputs, prediction_loss_only, ignore_keys=ignore_keys
-        )
-        inputs_decode = trainer._prepare_input(inputs[main_input_name]) if want_inputs else None
-
-        if losses is not None:
-            losses = trainer.gather_function(losses.repeat(batch_size))
-            all_losses.add(losses)
-        if inputs_decode is not None:
-            inputs_decode = _pad_across_processes(accelerator, inputs_decode)
-            inputs_decode = trainer.gather_function(inputs_decode)
-            if keep_outputs:
-                all_inputs.add(inputs_decode)
-        if labels is not None:
-            labels = _pad_across_processes(accelerator, labels)
-        if logits is not None:
-            logits = _pad_across_processes(accelerator, logits)
-            if trainer.preprocess_logits_for_metrics is not None:
-                logits = trainer.preprocess_logits_for_metrics(logits, labels)
-            logits = trainer.gather_function(logits)
-            if keep_outputs:
-                all_preds.add(logits)
-        if labels is not None:
-            labels = trainer.gather_function(labels)
-            if keep_outputs:
-                all_labels.add(labels)
-
-        trainer.control = trainer.callback_handler.on_prediction_step(
-            args, trainer.state, trainer.control
-        )
-
-        if args.batch_eval_metrics:
-            if trainer.compute_metrics is not None and logits is not None and labels is not None:
-                batch_kwargs = {
-                    "losses": losses if "loss" in args.include_for_metrics else None,
-                    "inputs": inputs if want_inputs else None,
-                }
-                metrics = _call_compute_metrics(
-                    trainer,
-                    EvalPrediction(predictions=logits, label_ids=labels, **batch_kwargs),
-                    metric_key_prefix,
-                    compute_result=accelerator.gradient_state.end_of_dataloader,
-                )
-        elif (
-            args.eval_accumulation_steps is not None
-            and (step + 1) % args.eval_accumulation_steps == 0
-        ):
-            for container in (all_losses, all_preds, all_labels, all_inputs):
-                container.to_cpu_and_numpy()
-
-    # transformers resets this after every loop (dropping the gather-object option): same here.
-    trainer.gather_function = accelerator.gather_for_metrics
-
-    losses_arr = all_losses.get_arrays()
-    preds_arr = all_preds.get_arrays()
-    labels_arr = all_labels.get_arrays()
-    inputs_arr = all_inputs.get_arrays()
-    num_samples = _num_samples(dataloader, eval_dataset, observed, trainer)
-
-    if (
-        trainer.compute_metrics is not None
-        and preds_arr is not None
-        and labels_arr is not None
-        and not args.batch_eval_metrics
-    ):
-        extra = {
-            "losses": losses_arr if "loss" in args.include_for_metrics else None,
-            "inputs": inputs_arr if want_inputs else None,
-        }
-        metrics = _call_compute_metrics(
-            trainer,
-            EvalPrediction(predictions=preds_arr, label_ids=labels_arr, **extra),
-            metric_key_prefix,
-        )
-    elif metrics is None:
-        metrics = {}
-    metrics = denumpify_detensorize(metrics)
-
-    loss_values = (
-        np.concatenate(losses_arr) if isinstance(losses_arr, list) and losses_arr else losses_arr
-    )
-    if isinstance(loss_values, np.ndarray):
-        finite = np.isfinite(loss_values)
-        if args.logging_nan_inf_filter and finite.any():
-            loss_values = loss_values[finite]
-        metrics[f"{metric_key_prefix}_loss"] = loss_values.mean().item()
-    if hasattr(trainer, "model_preparation_time"):
-        metrics[f"{metric_key_prefix}_model_preparation_time"] = trainer.model_preparation_time
-    for key in list(metrics.keys()):
-        if not key.startswith(f"{metric_key_prefix}_"):
-            metrics[f"{metric_key_prefix}_{key}"] = metrics.pop(key)
-
-    return EvalLoopOutput(
-        predictions=preds_arr, label_ids=labels_arr, metrics=metrics, num_samples=num_samples
-    )

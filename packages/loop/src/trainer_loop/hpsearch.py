@@ -1,4 +1,7 @@
-"""Hyperparameter search behind `Trainer.hyperparameter_search`, with the Optuna backend.
+"""Hyperparameter search with the Optuna backend: defaults, backend checks, the study.
+
+The Trainer's side (setting a trial's values, reporting, the trial's folder) is
+`trainer_loop.trainer.search`.
 
 Same contract as `transformers.Trainer.hyperparameter_search`: a `model_init` rebuilds the
 model for each trial, `hp_space(trial)` picks values that are set on `trainer.args` (cast
@@ -18,7 +21,6 @@ Optuna is imported only when a search runs (it is an optional dependency).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,22 +30,17 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "SUPPORTED_BACKENDS",
-    "apply_trial",
+    "check_directions",
     "default_compute_objective",
     "default_hp_space_optuna",
-    "report_to_hp_search",
-    "run_hyperparameter_search",
-    "trial_output_dir",
+    "resolve_optuna",
+    "run_optuna",
 ]
 
 SUPPORTED_BACKENDS = ("optuna",)
 # Backends transformers knows, with the package it would need; we name them in the error.
 _UNSUPPORTED_BACKENDS = {"ray": "ray[tune]", "wandb": "wandb", "sigopt": "sigopt"}
 _OPTUNA_STUDY_OPTIMIZE_KWARGS = ("timeout", "n_jobs", "gc_after_trial", "catch", "callbacks")
-
-# A `trainer_loop.Trainer` (or subclass). Typed loosely: the search sets attributes on it
-# (`hp_space`, `compute_objective`, `objective`) as transformers' does.
-Trainer = Any
 
 
 def default_compute_objective(metrics: dict[str, float]) -> float:
@@ -102,7 +99,7 @@ def _backend_name(backend: Any) -> str:
     return value.lower()
 
 
-def _resolve_optuna(backend: Any) -> Any:
+def resolve_optuna(backend: Any) -> Any:
     """Check the requested backend and return the optuna module (clear errors otherwise)."""
     if backend is None:
         optuna = _import_optuna()
@@ -133,106 +130,8 @@ def _resolve_optuna(backend: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-trial hooks (the Trainer delegates `_report_to_hp_search` / `_get_output_dir` here)
-# ---------------------------------------------------------------------------------------------
-
-
-def _searching(trainer: Trainer, trial: Any) -> bool:
-    return getattr(trainer, "hp_search_backend", None) is not None and trial is not None
-
-
-def apply_trial(trainer: Trainer, trial: Any) -> dict[str, Any]:
-    """Set the trial's hyperparameters on `trainer.args`, cast to the current values' types.
-
-    Unknown names are skipped with a warning, as transformers does. The train batch size and
-    the Accelerator are rebuilt because the values may change them (batch size, precision,
-    gradient accumulation).
-
-    The search applies a trial before `train()` (so its seed seeds the model) and the
-    Trainer's `_hp_search_setup` calls this again inside `train()`: the second call for the
-    same trial does nothing.
-    """
-    if getattr(trainer, "_hp_applied_trial", None) is trial:
-        return {}
-    params = dict(trainer.hp_space(trial))
-    for key, value in params.items():
-        if not hasattr(trainer.args, key):
-            logger.warning(
-                f"Trying to set {key} in the hyperparameter search but there is no corresponding field in "
-                "`TrainingArguments`."
-            )
-            continue
-        current = getattr(trainer.args, key, None)
-        setattr(trainer.args, key, value if current is None else type(current)(value))
-    logger.info(f"Trial: {getattr(trial, 'params', params)}")
-    trainer._train_batch_size = trainer.args.train_batch_size
-    trainer.create_accelerator_and_postprocess()
-    trainer._hp_applied_trial = trial
-    return params
-
-
-def trial_run_name(trainer: Trainer, trial: Any) -> str:
-    """`hp_name(trial)` when given, else `run-{trial.number}` (optuna) as transformers names runs."""
-    if trainer.hp_name is not None:
-        return str(trainer.hp_name(trial))
-    number = getattr(trial, "number", None)
-    if number is None:
-        raise ValueError(
-            f"Cannot name the run of trial {trial!r}: it has no `number`; pass `hp_name=` to "
-            "hyperparameter_search."
-        )
-    return f"run-{number}"
-
-
-def trial_output_dir(trainer: Trainer, trial: Any) -> str:
-    """Where a trial's checkpoints go: `output_dir/<run name>` during a search, else `output_dir`."""
-    if _searching(trainer, trial):
-        return os.path.join(trainer.args.output_dir, trial_run_name(trainer, trial))
-    return str(trainer.args.output_dir)
-
-
-def report_to_hp_search(trainer: Trainer, trial: Any, step: int, metrics: dict[str, float]) -> None:
-    """Record the objective of an evaluation during training; report it to optuna and prune.
-
-    Multi-objective studies cannot prune, so they only record the objective (as transformers).
-    """
-    if not _searching(trainer, trial):
-        return
-    trainer.objective = trainer.compute_objective(dict(metrics))
-    study = getattr(trial, "study", None)
-    if study is None or len(study.directions) > 1:
-        return
-    trial.report(trainer.objective, step)
-    if trial.should_prune():
-        import optuna
-
-        trainer.callback_handler.on_train_end(trainer.args, trainer.state, trainer.control)
-        raise optuna.TrialPruned()
-
-
-# ---------------------------------------------------------------------------------------------
 # The search
 # ---------------------------------------------------------------------------------------------
-
-
-def _free_trial_memory(trainer: Trainer) -> None:
-    """Drop the trial's model; `Accelerator.clear()` forgets what it prepared, collects and empties caches."""
-    trainer.model_wrapped = trainer.model = None
-    trainer.accelerator.clear()
-
-
-def _make_objective(trainer: Trainer) -> Callable[[Any], Any]:
-    def objective(trial: Any) -> Any:
-        trainer.objective = None
-        apply_trial(trainer, trial)
-        trainer.train(trial=trial)
-        if trainer.objective is None:
-            # No evaluation during training (or nothing reported it): evaluate the final model.
-            trainer.objective = trainer.compute_objective(trainer.evaluate())
-        _free_trial_memory(trainer)
-        return trainer.objective
-
-    return objective
 
 
 def _direction_name(direction: Any) -> str:
@@ -240,7 +139,7 @@ def _direction_name(direction: Any) -> str:
     return str(getattr(direction, "name", direction)).lower()
 
 
-def _check_directions(direction: Any) -> None:
+def check_directions(direction: Any) -> None:
     is_single = isinstance(direction, str) or hasattr(direction, "name")
     directions = [direction] if is_single else list(direction)
     bad = [d for d in directions if _direction_name(d) not in ("minimize", "maximize")]
@@ -250,9 +149,18 @@ def _check_directions(direction: Any) -> None:
         )
 
 
-def _run_optuna(
-    optuna: Any, trainer: Trainer, n_trials: int, direction: str | list[str], **kwargs: Any
+def run_optuna(
+    optuna: Any,
+    objective: Callable[[Any], Any],
+    n_trials: int,
+    direction: str | list[str],
+    **kwargs: Any,
 ) -> BestRun | list[BestRun]:
+    """An optuna study of `objective` over `n_trials`; the best run (one per direction).
+
+    `kwargs` go to `optuna.create_study` and `study.optimize` (`timeout`, `n_jobs`,
+    `gc_after_trial`, `catch`, `callbacks`).
+    """
     optimize_kwargs = {k: kwargs.pop(k) for k in _OPTUNA_STUDY_OPTIMIZE_KWARGS if k in kwargs}
     multi = not (isinstance(direction, str) or hasattr(direction, "name"))
     study = optuna.create_study(
@@ -260,46 +168,8 @@ def _run_optuna(
         directions=list(direction) if multi else None,
         **kwargs,
     )
-    study.optimize(_make_objective(trainer), n_trials=n_trials, **optimize_kwargs)
+    study.optimize(objective, n_trials=n_trials, **optimize_kwargs)
     if len(study.directions) > 1:
         return [BestRun(str(t.number), t.values, t.params) for t in study.best_trials]
     best = study.best_trial
     return BestRun(str(best.number), best.value, best.params)
-
-
-def run_hyperparameter_search(
-    trainer: Trainer,
-    hp_space: Callable[[Any], dict[str, Any]] | None = None,
-    compute_objective: Callable[[dict[str, float]], Any] | None = None,
-    n_trials: int = 20,
-    direction: str | list[str] = "minimize",
-    backend: Any = None,
-    hp_name: Callable[[Any], str] | None = None,
-    **kwargs: Any,
-) -> BestRun | list[BestRun]:
-    """Body of `Trainer.hyperparameter_search`; `kwargs` go to `optuna.create_study` and
-    `study.optimize` (`timeout`, `n_jobs`, `gc_after_trial`, `catch`, `callbacks`)."""
-    optuna = _resolve_optuna(backend)
-    from trainer_args import HPSearchBackend
-
-    if trainer.model_init is None:
-        raise RuntimeError(
-            "To use hyperparameter search, you need to pass your model through a model_init function."
-        )
-    if trainer.args.world_size > 1:
-        raise RuntimeError(
-            "hyperparameter_search runs in a single process; it does not support distributed training "
-            f"(world_size={trainer.args.world_size}) yet."
-        )
-    _check_directions(direction)
-    trainer.hp_search_backend = HPSearchBackend.OPTUNA
-    trainer.hp_space = default_hp_space_optuna if hp_space is None else hp_space
-    trainer.hp_name = hp_name
-    trainer.compute_objective = (
-        default_compute_objective if compute_objective is None else compute_objective
-    )
-    try:
-        return _run_optuna(optuna, trainer, n_trials, direction, **kwargs)
-    finally:
-        trainer.hp_search_backend = None
-        trainer._hp_applied_trial = None

@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "TrainerControl": "trainer_loop.state",
     "ExportableState": "trainer_loop.state",
     "TrainerCallback": "trainer_loop.callbacks.base",
-    "CallbackHandler": "trainer_loop.callbacks.base",
+    "CallbackHandler": "trainer_loop.callbacks.handler",
     "DefaultFlowCallback": "trainer_loop.callbacks.flow",
     "ProgressCallback": "trainer_loop.callbacks.progress",
     "PrinterCallback": "trainer_loop.callbacks.progress",
@@ -161,9 +161,10 @@ if TYPE_CHECKING:  # static re-exports for type checkers and IDEs; never execute
     )
     from trainer_args import ArgumentParser as HfArgumentParser
     from trainer_dist.seeding import enable_full_determinism, set_seed
-    from trainer_loop.callbacks.base import CallbackHandler, TrainerCallback
+    from trainer_loop.callbacks.base import TrainerCallback
     from trainer_loop.callbacks.early_stopping import EarlyStoppingCallback
     from trainer_loop.callbacks.flow import DefaultFlowCallback
+    from trainer_loop.callbacks.handler import CallbackHandler
     from trainer_loop.callbacks.progress import PrinterCallback, ProgressCallback
     from trainer_loop.outputs import (
         BestRun,

@@ -134,7 +134,7 @@ def resume_value(value: Any) -> str | bool | None:
 
 def _checked_resume(args: Any) -> str | bool | None:
     """The resume target, refused up front (a usage error) when there is nothing to resume."""
-    from trainer_loop.checkpointing import get_last_checkpoint
+    from trainer_loop.checkpoints import get_last_checkpoint
 
     resume = resume_value(args.resume_from_checkpoint)
     if resume is True and get_last_checkpoint(args.output_dir) is None:

@@ -4,7 +4,7 @@
 tuples, numbers, strings and tensors. Tensors go to a safetensors file under a key
 made of their path; the tree goes to strict JSON where each tensor is replaced by a
 reference. JSON lacks tuples, non-finite floats and non-string dict keys: those are
-tagged with the same tags as `trainer_loop.schedules.state_json`, so either module
+tagged with the same tags as `trainer_loop.schedulers.state_json`, so either module
 reads the other's files. Python writes floats with the shortest repr that round-trips,
 so every bit survives.
 """

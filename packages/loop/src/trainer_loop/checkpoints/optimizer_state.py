@@ -86,12 +86,12 @@ def save_scaler(scaler: Any, folder: Path) -> None:
 
 def _load_scheduler(scheduler: Any, folder: Path) -> None:
     """The checkpoint's position; the schedule's shape stays the one the current arguments built."""
-    from trainer_loop.schedules.lambdas import without_saved_shape
+    from trainer_loop.schedulers.lambdas import without_saved_shape
 
     with reading(folder / SCHEDULER_JSON):
         document = json.loads((folder / SCHEDULER_JSON).read_text(encoding="utf-8"))
     if isinstance(document, dict) and "scheduler_json" in document:
-        from trainer_loop.schedules.state_json import decode_scheduler_state
+        from trainer_loop.schedulers.state_json import decode_scheduler_state
 
         state = decode_scheduler_state(document["scheduler_json"])
     else:

@@ -31,10 +31,14 @@ def export_callback_states(state: TrainerState, callbacks: Iterable[Any], contro
             state.stateful_callbacks[name] = callback.state()
 
 
-def load_trainer_state(folder: str | Path) -> TrainerState:
-    """Read `folder/trainer_state.json`; a best checkpoint that no longer exists is dropped."""
-    with reading(Path(folder) / TRAINER_STATE_NAME):
-        state = TrainerState.load_from_json(Path(folder) / TRAINER_STATE_NAME)
+def load_trainer_state(folder: str | Path) -> TrainerState | None:
+    """`folder/trainer_state.json`, or None when there is none; a best checkpoint that no
+    longer exists is dropped (with a warning), as transformers does on resume."""
+    path = Path(folder) / TRAINER_STATE_NAME
+    if not path.is_file():
+        return None
+    with reading(path):
+        state = TrainerState.load_from_json(path)
     best = state.best_model_checkpoint
     if best is not None and not os.path.isdir(best):
         logger.warning(
@@ -43,6 +47,29 @@ def load_trainer_state(folder: str | Path) -> TrainerState:
         )
         state.best_model_checkpoint = None
     return state
+
+
+def report_changed_arguments(args: Any, state: TrainerState) -> None:
+    """Warn when logging/eval/save steps or the batch size differ from the resumed checkpoint's."""
+    mismatches = [
+        f"\n\t{name}: {getattr(args, name)} (from args) != {getattr(state, name)} (from trainer_state.json)"
+        for name in ("logging_steps", "eval_steps", "save_steps")
+        if getattr(args, name, None) is not None
+        and getattr(state, name, None) is not None
+        and getattr(args, name) != getattr(state, name)
+    ]
+    if state.train_batch_size is not None:
+        state_bs = state.train_batch_size // max(1, args.n_gpu)
+        if args.per_device_train_batch_size != state_bs:
+            mismatches.append(
+                f"\n\tper_device_train_batch_size: {args.per_device_train_batch_size} (from args) != {state_bs} "
+                "(from trainer_state.json)"
+            )
+    if mismatches:
+        logger.warning(
+            "Warning: The following arguments do not match the ones in the `trainer_state.json` within the "
+            "checkpoint directory: " + "".join(mismatches)
+        )
 
 
 def restore_callback_states(state: TrainerState, callback_handler: Any, control: Any) -> Any:

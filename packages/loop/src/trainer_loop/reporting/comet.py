@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Any
 
+from trainer_args.truth import COMET_ENV, env_flag
 from trainer_loop.reporting.common import is_installed, missing_package_error, rewrite_logs
 from trainer_loop.reporting.trackers import PredictionTracker
 from trainer_loop.state import TrainerControl, TrainerState
@@ -83,7 +84,7 @@ class CometCallback(PredictionTracker):
 
     def setup(self, args: Any, state: TrainerState, model: Any) -> None:
         self._initialized = True
-        self._log_assets = os.getenv("COMET_LOG_ASSETS", "FALSE").upper() in {"TRUE", "1"}
+        self._log_assets = env_flag("COMET_LOG_ASSETS", COMET_ENV)
         if not state.is_world_process_zero:
             return
         options = start_options(state)

@@ -11,13 +11,15 @@ operations in the same order, hence bitwise-identical results.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import attrs
 import torch
 
-__all__ = ["StepPlan", "distributed_kind"]
+__all__ = ["StepPlan", "distributed_kind", "fast_package_checks", "set_sync_gradients"]
 
 # Distributed types whose `clip_grad_norm_` and optimizer step are plain torch calls once
 # there is no scaler (DDP reduces gradients in backward; FSDP, DeepSpeed, Megatron and XLA
@@ -67,7 +69,7 @@ def _backward_is_plain(accelerator: Any, optimizer: Any) -> bool:
     )
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class StepPlan:
     """Per-run answers to "is this accelerate wrapper a plain forward?" (see the module notes)."""
 
@@ -76,12 +78,16 @@ class StepPlan:
     # The torch optimizer whose `step()` accelerate's wrapper would call, or None to go
     # through the wrapper (scaler, XLA, DeepSpeed, LOMO, or a patched wrapper class).
     inner: Any
-    clip_directly: bool  # `torch.nn.utils.clip_grad_norm_` is what accelerate would run
+    clip_directly: bool  # `clip_function` is what accelerate would run
     never_skips: bool  # `optimizer_step_was_skipped` is always False (no scaler)
     # `accelerator.backward(loss)` would only run `(loss / 1).backward()`; dividing by 1
     # changes no bit, so `loss.backward()` gives the same gradients with two ops less.
     plain_backward: bool
     optimizer_train: Callable[[], Any] | None  # schedule-free `train()`, else None
+    # What `accelerator.clip_grad_norm_` computes once its checks are done: accelerate 1.16+
+    # has its own norm (mesh by mesh, and no scaling at all for max_norm=inf, so an infinite
+    # gradient stays unscaled instead of turning NaN); before, torch's `clip_grad_norm_`.
+    clip_function: Callable[..., Any] = torch.nn.utils.clip_grad_norm_
 
     @classmethod
     def build(cls, accelerator: Any, optimizer: Any) -> StepPlan:
@@ -110,6 +116,9 @@ class StepPlan:
                 accelerator, inner if inner is not None else optimizer
             ),
             optimizer_train=_mode_switch(optimizer, "train") if optimizer is not None else None,
+            clip_function=getattr(
+                accelerator, "_clip_grad_norm_dtensor_aware", torch.nn.utils.clip_grad_norm_
+            ),
         )
 
     def matches(self, accelerator: Any, optimizer: Any) -> bool:
@@ -136,5 +145,45 @@ class StepPlan:
 
     def clip(self, parameters: list[torch.nn.Parameter], max_norm: float) -> Any:
         if self.clip_directly:
-            return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+            return self.clip_function(parameters, max_norm)
         return self.accelerator.clip_grad_norm_(parameters, max_norm)
+
+
+def set_sync_gradients(accelerator: Any, sync: bool) -> None:
+    """Tell accelerate whether this micro-batch ends the optimizer step.
+
+    The loop fetches a whole step's micro-batches ahead, so accelerate cannot tell by itself;
+    its optimizer wrapper skips `step()` while this is False. Set only on a change: the
+    setter also probes for a TPU.
+    """
+    state = accelerator.gradient_state
+    if state.sync_gradients != sync:
+        state._set_sync_gradients(sync)
+
+
+@contextlib.contextmanager
+def fast_package_checks() -> Iterator[None]:
+    """Within the block, cache two checks accelerate repeats on every optimizer step.
+
+    `is_lomo_available()` runs an uncached `importlib` search (twice per `optimizer.step()`),
+    `is_torch_version()` parses version strings in every `clip_grad_norm_`: about 100 µs a
+    step on the CPU. Installed packages do not change during a run, so the cached answers are
+    the same; the original functions are put back when the block ends.
+    """
+    import accelerate.accelerator as accelerator_module
+    import accelerate.optimizer as optimizer_module
+
+    saved = []
+    for module, name in (
+        (optimizer_module, "is_lomo_available"),
+        (accelerator_module, "is_torch_version"),
+    ):
+        check = getattr(module, name, None)
+        if check is not None and not hasattr(check, "cache_info"):
+            saved.append((module, name, check))
+            setattr(module, name, functools.cache(check))
+    try:
+        yield
+    finally:
+        for module, name, check in saved:
+            setattr(module, name, check)

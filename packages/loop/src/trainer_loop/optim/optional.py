@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from trainer_args import FieldError
-from trainer_loop.optimizer_context import (
+from trainer_args.truth import STRTOBOOL, parse_truth
+from trainer_loop.optim.context import (
     OptimizerContext,
     OptimizerHandler,
     OptimizerUnavailableError,
@@ -67,9 +68,15 @@ def optional_optimizer_installed(name: str) -> bool:
         return True
 
 
-def unavailable(name: str, message: str) -> OptimizerUnavailableError:
-    from trainer_loop.optimizers import available_optimizers
+def available_optimizers() -> list[str]:
+    """Every `optim` value that can be built in this environment."""
+    from trainer_loop.optim.builtin import TORCH_OPTIMIZERS
 
+    optional = [name for name in OPTIONAL_OPTIMIZERS if optional_optimizer_installed(name)]
+    return [*TORCH_OPTIMIZERS, *optional]
+
+
+def unavailable(name: str, message: str) -> OptimizerUnavailableError:
     return OptimizerUnavailableError(FieldError("optim", name, message, available_optimizers()))
 
 
@@ -105,12 +112,10 @@ def _version(module: str) -> tuple[int, ...]:
 
 def strtobool(value: str) -> bool:
     """'yes/true/on/1' -> True, 'no/false/off/0' -> False, anything else a ValueError."""
-    lowered = value.lower()
-    if lowered in {"y", "yes", "t", "true", "on", "1"}:
-        return True
-    if lowered in {"n", "no", "f", "false", "off", "0"}:
-        return False
-    raise ValueError(f"invalid truth value {value!r}")
+    parsed = parse_truth(value, STRTOBOOL)
+    if parsed is None:
+        raise ValueError(f"invalid truth value {value!r}")
+    return parsed
 
 
 def _adamw_torch_xla(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
@@ -269,13 +274,13 @@ def _lomo(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
 
 
 def _galore(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    from trainer_loop.low_rank_optimizers import galore
+    from trainer_loop.optim.low_rank import galore
 
     return galore(ctx, require(ctx))
 
 
 def _apollo(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    from trainer_loop.low_rank_optimizers import apollo
+    from trainer_loop.optim.low_rank import apollo
 
     return apollo(ctx, require(ctx))
 

@@ -1,6 +1,6 @@
 """Learning-rate schedulers, named and built as in `transformers.optimization`.
 
-Every `LambdaLR` here uses a multiplier from `schedules.lambdas`, whose settings are
+Every `LambdaLR` here uses a multiplier from `lambdas`, whose settings are
 plain attributes: `scheduler_state_to_json` can save any of them (and
 ReduceLROnPlateau, GreedyLR) without pickle. The lr sequences match transformers
 bit for bit.
@@ -16,8 +16,8 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
-from trainer_loop.schedules.greedy import GreedyLR, StreamingAverage
-from trainer_loop.schedules.lambdas import (
+from trainer_loop.schedulers.greedy import GreedyLR, StreamingAverage
+from trainer_loop.schedulers.lambdas import (
     WSD_SHAPES,
     ConstantLambda,
     ConstantWithWarmupLambda,
@@ -29,8 +29,8 @@ from trainer_loop.schedules.lambdas import (
     PolynomialDecayLambda,
     WarmupStableDecayLambda,
 )
-from trainer_loop.schedules.layerwise import LayerWiseDummyOptimizer, get_layerwise_scheduler
-from trainer_loop.schedules.state_json import (
+from trainer_loop.schedulers.layerwise import LayerWiseDummyOptimizer, get_layerwise_scheduler
+from trainer_loop.schedulers.state_json import (
     load_scheduler_state_from_json,
     scheduler_state_to_json,
 )

@@ -1,109 +1,44 @@
 """Which optimizer `TrainingArguments.optim` means, and building it as the Trainer does.
 
-`get_optimizer_cls_and_kwargs` looks the name up in `OPTIMIZER_HANDLERS`: the ones
-plain torch provides are here, those needing another package live in
-`optional_optimizers` and say which package to install when it is missing.
+`get_optimizer_cls_and_kwargs` looks the name up in `OPTIMIZER_HANDLERS`: the ones plain
+torch provides are in `builtin`, those needing another package in `optional`, which says
+which package to install when it is missing. To add an optimizer, add a handler there.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
 from trainer_args import FieldError
-from trainer_loop.adafactor import Adafactor
-from trainer_loop.optimizer_context import (
+from trainer_loop.optim.builtin import TORCH_OPTIMIZERS
+from trainer_loop.optim.context import (
     OptimizerContext,
     OptimizerHandler,
     OptimizerUnavailableError,
     optim_value,
     parse_optim_args,
 )
-from trainer_loop.optional_optimizers import OPTIONAL_OPTIMIZERS, optional_optimizer_installed
+from trainer_loop.optim.optional import OPTIONAL_OPTIMIZERS, available_optimizers
 
 __all__ = [
     "OPTIMIZER_HANDLERS",
-    "TORCH_OPTIMIZERS",
-    "OptimizerContext",
-    "OptimizerUnavailableError",
-    "available_optimizers",
+    "build_optimizer",
     "create_optimizer",
     "get_decay_parameter_names",
     "get_optimizer_cls_and_kwargs",
     "get_parameter_names",
     "is_optimizer_factory",
-    "optim_value",
-    "parse_optim_args",
+    "param_groups",
 ]
 
 
-def _truthy(value: str) -> bool:
-    return value.lower() in ("true", "1", "yes")
-
-
-def _adafactor(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    # The Trainer drives the lr, so Adafactor's own relative step and scaling are off.
-    ctx.optimizer_kwargs.update({"scale_parameter": False, "relative_step": False})
-    return Adafactor, ctx.optimizer_kwargs
-
-
-def _adamw_torch(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    ctx.optimizer_kwargs.update(ctx.adam_kwargs)
-    if optim_value(ctx.args.optim) == "adamw_torch_fused":
-        ctx.optimizer_kwargs.update({"fused": True})
-    return torch.optim.AdamW, ctx.optimizer_kwargs
-
-
-def _with_float_options(
-    ctx: OptimizerContext, floats: tuple[str, ...], flag: str | None
-) -> dict[str, Any]:
-    kwargs = ctx.optimizer_kwargs.copy()
-    for key in floats:
-        if key in ctx.optim_args:
-            kwargs[key] = float(ctx.optim_args[key])
-    if flag is not None and flag in ctx.optim_args:
-        kwargs[flag] = _truthy(ctx.optim_args[flag])
-    return kwargs
-
-
-def _sgd(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    return torch.optim.SGD, _with_float_options(
-        ctx, ("momentum", "dampening", "weight_decay"), "nesterov"
-    )
-
-
-def _adagrad(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    return torch.optim.Adagrad, _with_float_options(ctx, ("lr_decay", "weight_decay", "eps"), None)
-
-
-def _rmsprop(ctx: OptimizerContext) -> tuple[Any, dict[str, Any]]:
-    options = ("momentum", "alpha", "eps", "weight_decay")
-    return torch.optim.RMSprop, _with_float_options(ctx, options, "centered")
-
-
-TORCH_OPTIMIZERS: dict[str, OptimizerHandler] = {
-    "adamw_torch": _adamw_torch,
-    "adamw_torch_fused": _adamw_torch,
-    "adafactor": _adafactor,
-    "sgd": _sgd,
-    "adagrad": _adagrad,
-    "rmsprop": _rmsprop,
-}
-
-
 OPTIMIZER_HANDLERS: dict[str, OptimizerHandler] = {**TORCH_OPTIMIZERS, **OPTIONAL_OPTIMIZERS}
-
-
-def available_optimizers() -> list[str]:
-    """Every `optim` value that can be built in this environment."""
-    return [
-        n for n in OPTIMIZER_HANDLERS if n in TORCH_OPTIMIZERS or optional_optimizer_installed(n)
-    ]
 
 
 def get_optimizer_cls_and_kwargs(
@@ -186,15 +121,21 @@ def is_optimizer_factory(optimizer_cls_or_factory: Any) -> bool:
     return not (is_class and issubclass(optimizer_cls_or_factory, torch.optim.Optimizer))
 
 
-def _grouped_parameters(
+def param_groups(
     model: nn.Module, weight_decay: float, decay_names: Iterable[str]
 ) -> list[dict[str, Any]]:
+    """The Trainer's default groups: `decay_names` with `weight_decay`, the rest with 0.0.
+
+    Only parameters with `requires_grad`, in `named_parameters()` order; split further by
+    device mesh when DTensor parameters live on several.
+    """
     decay = set(decay_names)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [
+    groups = [
         {"params": [p for n, p in named if n in decay], "weight_decay": weight_decay},
         {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0},
     ]
+    return _split_by_device_mesh(groups)
 
 
 def _split_by_device_mesh(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,42 +158,42 @@ def _split_by_device_mesh(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return split
 
 
-def create_optimizer(
-    model: nn.Module,
-    args: Any,
-    optimizer_cls_and_kwargs: tuple[Any, dict[str, Any]] | None = None,
-    *,
-    decay_parameter_names: Callable[[nn.Module], list[str]] = get_decay_parameter_names,
-    optimizer_cls_and_kwargs_for: Callable[
-        ..., tuple[Any, dict[str, Any]]
-    ] = get_optimizer_cls_and_kwargs,
+def build_optimizer(
+    optimizer_cls: Any, optimizer_kwargs: dict[str, Any], groups: Any, model: nn.Module
 ) -> torch.optim.Optimizer:
-    """The Trainer's default optimizer: a decay group (`args.weight_decay`) and a no-decay group (0.0).
+    """`optimizer_cls(groups, **optimizer_kwargs)`, as the Trainer builds it.
 
-    Only parameters with `requires_grad` are included, in `named_parameters()` order.
-    `optimizer_cls_and_kwargs` replaces the lookup of `args.optim` (kwargs used as given,
-    `args.learning_rate` not added). Handlers may replace the groups with `params`, `model`
-    (LOMO) or `optimizer_dict` (layer-wise) entries in the kwargs. The Trainer passes its
-    own (overridable) methods as `decay_parameter_names` / `optimizer_cls_and_kwargs_for`.
+    A factory (not an Optimizer subclass) is called as `optimizer_cls()(model, **kwargs)`.
+    Handlers may replace the groups with `params`, `model` (LOMO) or `optimizer_dict`
+    (layer-wise) entries in the kwargs. The kwargs are copied: a caller's
+    `optimizer_cls_and_kwargs` is reused on the next `train()`.
     """
-    groups: Any = _grouped_parameters(model, args.weight_decay, decay_parameter_names(model))
-    groups = _split_by_device_mesh(groups)
-    if optimizer_cls_and_kwargs is not None:
-        optimizer_cls, optimizer_kwargs = optimizer_cls_and_kwargs
-    else:
-        optimizer_cls, optimizer_kwargs = optimizer_cls_and_kwargs_for(args, model)
     if is_optimizer_factory(optimizer_cls):
         optimizer: torch.optim.Optimizer = optimizer_cls()(model, **optimizer_kwargs)
         return optimizer
-    optimizer_kwargs = dict(
-        optimizer_kwargs
-    )  # the caller's tuple may be reused on the next train()
+    optimizer_kwargs = dict(optimizer_kwargs)
     for key in ("params", "model", "optimizer_dict"):
         if key in optimizer_kwargs:
             groups = optimizer_kwargs.pop(key)
     optimizer = optimizer_cls(groups, **optimizer_kwargs)
     if "bitsandbytes" in str(optimizer_cls) and optimizer_kwargs.get("optim_bits") == 8:
-        from trainer_loop.optional_optimizers import keep_embeddings_in_fp32
+        from trainer_loop.optim.optional import keep_embeddings_in_fp32
 
         keep_embeddings_in_fp32(model)
     return optimizer
+
+
+def create_optimizer(
+    model: nn.Module, args: Any, optimizer_cls_and_kwargs: tuple[Any, dict[str, Any]] | None = None
+) -> torch.optim.Optimizer:
+    """The Trainer's default optimizer for `model` and `args`, outside a Trainer.
+
+    A decay group (`args.weight_decay`) and a no-decay group (0.0); the class and kwargs
+    from `args.optim`, or `optimizer_cls_and_kwargs` used as given. `Trainer.create_optimizer`
+    does the same through its overridable hooks.
+    """
+    groups = param_groups(model, args.weight_decay, get_decay_parameter_names(model))
+    if optimizer_cls_and_kwargs is None:
+        optimizer_cls_and_kwargs = get_optimizer_cls_and_kwargs(args, model)
+    optimizer_cls, kwargs = optimizer_cls_and_kwargs
+    return build_optimizer(optimizer_cls, kwargs, groups, model)

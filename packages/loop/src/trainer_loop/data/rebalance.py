@@ -2,7 +2,7 @@
 
 Same algorithm and index order as transformers 5.x' `BatchRebalanceSampler` (the "poor man's batch
 rebalance"). It is a *batch* sampler: it yields lists of indices, one list per micro-batch of this
-rank, and the DataLoader takes it as `batch_sampler` (see `trainer_loop.data.build_dataloader`).
+rank, and the DataLoader takes it as `batch_sampler` (see `trainer_loop.data.loaders.build_dataloader`).
 
 For every optimizer step it takes the next `effective_batch_size` shuffled examples (the same set
 on every rank, because every rank shares the seed), sorts them by length, cuts them into

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainer_loop.optimizer_context import OptimizerContext, optim_value
-from trainer_loop.schedules.layerwise import LayerWiseDummyOptimizer
+from trainer_loop.optim.context import OptimizerContext, optim_value
+from trainer_loop.schedulers.layerwise import LayerWiseDummyOptimizer
 
 logger = logging.getLogger(__name__)
 

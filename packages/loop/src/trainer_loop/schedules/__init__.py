@@ -1,1 +1,0 @@
-"""Building blocks of the learning-rate schedules; `trainer_loop.schedulers` is the public face."""
