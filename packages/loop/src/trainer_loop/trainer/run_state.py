@@ -108,6 +108,10 @@ class TrainingRun:
     learning_rate: float | None = None
     # (model, its parameters), listed once per epoch: walking the modules every step is slow.
     parameters_of: tuple[torch.nn.Module, list[torch.nn.Parameter]] | None = None
+    # Answers that hold for a whole epoch, read once at its start (see `_run_epoch`).
+    sync_every_batch: bool = False
+    track_tokens: bool = False
+    scheduler_steps_on_metrics: bool = False
 
     @classmethod
     def start(cls, state: Any, device: Any, nan_inf_filter: bool, lazy: bool) -> TrainingRun:

@@ -176,8 +176,12 @@ class TrainLoopMixin(TrainerAttributes):
         epoch_iterator = iter(train_dataloader)
         remainder = steps_in_epoch % ga or ga
         run = self._current_run()
-        run.parameters_of = None  # listed again: a callback may change the model between epochs
+        # Read once per epoch (a callback may change the model or the scheduler in between).
+        run.parameters_of = (model, list(model.parameters()))
         run.grad_norm = run.learning_rate = None
+        run.sync_every_batch = self._gradients_sync_every_batch()
+        run.track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
+        run.scheduler_steps_on_metrics = steps_on_metrics(self.lr_scheduler)
         logs_at = (model, trial, epoch, ignore_keys_for_eval, start_time)
 
         for update_step in range(updates_done, num_update_steps_per_epoch):
@@ -234,22 +238,20 @@ class TrainLoopMixin(TrainerAttributes):
         # An attribute, not an argument: `training_step`'s signature is transformers' (and
         # overridden by users), and it divides the loss by the group's real size.
         self.current_gradient_accumulation_steps = len(group)
-        always_sync = self._gradients_sync_every_batch()
-        track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
         for i, inputs in enumerate(group):
             step += 1
             is_last = i == len(group) - 1
             set_sync_gradients(self.accelerator, is_last and ends_step)
             if step % ga == 0:
                 self.control = handler.on_step_begin(args, state, self.control)
-            if always_sync or is_last:  # the last micro-batch all-reduces the gradients
+            if run.sync_every_batch or is_last:  # the last micro-batch all-reduces the gradients
                 loss = self.training_step(model, inputs, num_items_in_batch)
             else:
                 with self.accelerator.no_sync(model=model):
                     loss = self.training_step(model, inputs, num_items_in_batch)
             run.losses.add(loss)
             self.current_flos += float(self.floating_point_ops(inputs))
-            if track_tokens:
+            if run.track_tokens:
                 self._track_num_input_tokens(inputs)
             if run.throughput is not None:
                 run.throughput.count(inputs)  # shapes only: a few integer additions
@@ -288,8 +290,9 @@ class TrainLoopMixin(TrainerAttributes):
         plan.step_optimizer(self.optimizer)
         self.control = handler.on_optimizer_step(args, state, self.control)
         learning_rate = self._get_learning_rate()  # the LR of this step, before the scheduler moves
+        run = self._current_run()
         stepped = plan.never_skips or not self.accelerator.optimizer_step_was_skipped
-        if stepped and not steps_on_metrics(self.lr_scheduler):
+        if stepped and not run.scheduler_steps_on_metrics:
             self.lr_scheduler.step()
         if self.is_deepspeed_enabled:
             model.zero_grad()  # the engine manages its own (partitioned) gradients
