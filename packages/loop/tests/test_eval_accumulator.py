@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer_loop.evaluation import EvalAccumulator
+from trainer_loop.eval_accumulation import EvalAccumulator
 
 
 def _reference(batches: list[torch.Tensor], every: int | None) -> Any:

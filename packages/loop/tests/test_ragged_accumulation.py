@@ -26,8 +26,8 @@ from torch import nn
 transformers = pytest.importorskip("transformers")  # the reference; absent in `nox -s lowest`
 from transformers.trainer_pt_utils import EvalLoopContainer  # noqa: E402
 
-from trainer_loop import evaluation  # noqa: E402
-from trainer_loop.evaluation import EvalAccumulator  # noqa: E402
+from trainer_loop import eval_accumulation as evaluation  # noqa: E402
+from trainer_loop.eval_accumulation import EvalAccumulator  # noqa: E402
 
 pytestmark = pytest.mark.reference
 

@@ -1,6 +1,6 @@
 """Evaluation and prediction: `evaluate`, `predict`, the loop they share, and `prediction_step`.
 
-Results stream to the CPU through `trainer_loop.evaluation`'s accumulators (device chunks
+Results stream to the CPU through `trainer_loop.eval_accumulation`'s accumulators (device chunks
 every `eval_accumulation_steps`, written once into arrays sized from the dataset), with
 transformers' padding rule (dim 1, -100), so the arrays are the same.
 """
@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from trainer_loop.data.batches import find_batch_size
 from trainer_loop.data.collators import ensure_mapping
 from trainer_loop.data.loaders import has_length
-from trainer_loop.evaluation import EvalAccumulator, nested_detach
+from trainer_loop.eval_accumulation import EvalAccumulator, nested_detach
 from trainer_loop.metrics import denumpify_detensorize, speed_metrics
 from trainer_loop.trainer.attributes import TrainerAttributes
 
