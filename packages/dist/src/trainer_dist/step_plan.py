@@ -19,6 +19,11 @@ from typing import Any
 
 import torch
 
+try:  # torch 2.6+, which accelerate 1.16's clipping needs too
+    from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+except ImportError:  # pragma: no cover - older torch: accelerate clips with clip_grad_norm_
+    clip_grads_with_norm_ = get_total_norm = None  # type: ignore[assignment]
+
 __all__ = ["StepPlan", "distributed_kind", "fast_package_checks", "set_sync_gradients"]
 
 # Distributed types whose `clip_grad_norm_` and optimizer step are plain torch calls once
@@ -69,6 +74,31 @@ def _backward_is_plain(accelerator: Any, optimizer: Any) -> bool:
     )
 
 
+def _norm_then_clip(parameters: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """accelerate 1.16's clipping for parameters on one device mesh, operation for operation.
+
+    It takes the norm of the per-mesh norms (here one) and does not scale at all when
+    `max_norm` is infinite, so an infinite gradient stays as it is where torch's
+    `clip_grad_norm_` would multiply it by NaN. Its per-parameter DTensor grouping is left
+    out: a plan clips directly only when no parameter is a DTensor.
+    """
+    with_grad = [p for p in parameters if p.grad is not None]
+    grads = [p.grad for p in with_grad if p.grad is not None]
+    # accelerate stacks its one per-mesh norm: `unsqueeze` gives the same 1-element vector.
+    norms = get_total_norm(grads, 2.0).unsqueeze(0) if grads else torch.zeros(1)
+    total_norm = torch.linalg.vector_norm(norms, 2.0)
+    if max_norm != float("inf"):
+        clip_grads_with_norm_(with_grad, max_norm, total_norm)
+    return total_norm
+
+
+def _clip_function(accelerator: Any) -> Callable[..., Any]:
+    """The clipping `accelerator.clip_grad_norm_` runs after its checks, for its version."""
+    if hasattr(accelerator, "_clip_grad_norm_dtensor_aware") and get_total_norm is not None:
+        return _norm_then_clip  # accelerate 1.16+
+    return torch.nn.utils.clip_grad_norm_
+
+
 @dataclasses.dataclass(frozen=True)
 class StepPlan:
     """Per-run answers to "is this accelerate wrapper a plain forward?" (see the module notes)."""
@@ -84,9 +114,7 @@ class StepPlan:
     # changes no bit, so `loss.backward()` gives the same gradients with two ops less.
     plain_backward: bool
     optimizer_train: Callable[[], Any] | None  # schedule-free `train()`, else None
-    # What `accelerator.clip_grad_norm_` computes once its checks are done: accelerate 1.16+
-    # has its own norm (mesh by mesh, and no scaling at all for max_norm=inf, so an infinite
-    # gradient stays unscaled instead of turning NaN); before, torch's `clip_grad_norm_`.
+    # What `accelerator.clip_grad_norm_` computes once its checks are done (see `_clip_functions`).
     clip_function: Callable[..., Any] = torch.nn.utils.clip_grad_norm_
 
     @classmethod
@@ -116,9 +144,7 @@ class StepPlan:
                 accelerator, inner if inner is not None else optimizer
             ),
             optimizer_train=_mode_switch(optimizer, "train") if optimizer is not None else None,
-            clip_function=getattr(
-                accelerator, "_clip_grad_norm_dtensor_aware", torch.nn.utils.clip_grad_norm_
-            ),
+            clip_function=_clip_function(accelerator),
         )
 
     def matches(self, accelerator: Any, optimizer: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from trainer_dist.step_plan import distributed_kind, set_sync_gradients
 from trainer_loop.trainer.attributes import TrainerAttributes
 from trainer_loop.trainer.optimization import steps_on_metrics
 from trainer_loop.trainer.run_state import TrainingRun
@@ -221,8 +222,6 @@ class TrainLoopMixin(TrainerAttributes):
 
         Returns the index of the last micro-batch taken in the epoch.
         """
-        from trainer_dist.step_plan import set_sync_gradients
-
         args, run, handler, state = (
             self.args,
             self._current_run(),
@@ -271,8 +270,6 @@ class TrainLoopMixin(TrainerAttributes):
         return step
 
     def _gradients_sync_every_batch(self: Trainer) -> bool:
-        from trainer_dist.step_plan import distributed_kind
-
         accelerator = self.accelerator
         sync_each_batch = accelerator.gradient_state.plugin_kwargs.get("sync_each_batch", False)
         return bool(sync_each_batch) or distributed_kind(accelerator) == "DEEPSPEED"
