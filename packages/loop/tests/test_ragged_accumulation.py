@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 transformers = pytest.importorskip("transformers")  # the reference; absent in `nox -s lowest`
+from support.accelerate_state import reset_accelerate  # noqa: E402
+from trainer_support import pad_collator  # noqa: E402
 from transformers.trainer_pt_utils import EvalLoopContainer  # noqa: E402
 
 from trainer_loop import eval_accumulation as evaluation  # noqa: E402
@@ -222,29 +224,6 @@ def token_dataset(order: str, n: int, seed: int) -> list[dict[str, list[int]]]:
     return items
 
 
-def collate(features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-    # Pads to the batch's longest only, so the widths differ from batch to batch.
-    width = max(len(f["input_ids"]) for f in features)
-    ids = torch.zeros(len(features), width, dtype=torch.long)
-    mask = torch.zeros(len(features), width, dtype=torch.long)
-    labels = torch.full((len(features), width), -100, dtype=torch.long)
-    for row, f in enumerate(features):
-        n = len(f["input_ids"])
-        ids[row, :n] = torch.tensor(f["input_ids"])
-        mask[row, :n] = 1
-        labels[row, :n] = torch.tensor(f["labels"])
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def reset_accelerate() -> None:
-    # Both Trainers build an Accelerator; its process-wide state must not leak between them.
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
-
-
 def predict_with(
     module: Any, model: nn.Module, data: Any, out: str, **args: Any
 ) -> tuple[Any, Any, Any]:
@@ -263,7 +242,7 @@ def predict_with(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = module.Trainer(
-            model=copy.deepcopy(model), args=arguments, data_collator=collate,
+            model=copy.deepcopy(model), args=arguments, data_collator=pad_collator,
             compute_metrics=record,
         )  # fmt: skip
         result = trainer.predict(data)
