@@ -239,10 +239,15 @@ def test_built_args_page_has_every_field_with_its_default(
 def test_built_trainer_page_has_every_public_method(site: Path) -> None:
     trainer_html = _page(site, "trainer")
     trainer_cls = importlib.import_module("trainer_loop").Trainer
-    methods = [n for n, v in vars(trainer_cls).items() if not n.startswith("_") and callable(v)]
-    methods += [
-        n for n, v in vars(trainer_cls).items() if isinstance(v, property) and not n.startswith("_")
-    ]
+    # Its methods live in the mixins it is assembled from (trainer_loop/trainer/*).
+    members = {
+        name: value
+        for klass in reversed(trainer_cls.__mro__)
+        if klass.__module__.startswith("trainer_loop.")
+        for name, value in vars(klass).items()
+    }
+    methods = [n for n, v in members.items() if not n.startswith("_") and callable(v)]
+    methods += [n for n, v in members.items() if isinstance(v, property) and not n.startswith("_")]
     assert "train" in methods and "compute_loss" in methods
     for name in methods:
         assert f'id="trainer_loop.Trainer.{name}"' in trainer_html, (
