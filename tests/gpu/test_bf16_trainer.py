@@ -8,20 +8,17 @@ The fp16 counterpart, with a forced overflow, is `test_fp16_overflow.py` beside 
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
-from support.accelerate_state import reset_accelerate
 from support.gpu_runner import run_tests
+from support.precision_run import MAX_STEPS, Recorder, logs, train
 
 try:
     import pytest
@@ -31,21 +28,6 @@ except ImportError:  # standalone run without pytest
 HAS_CUDA = torch.cuda.is_available()
 if pytest is not None:
     pytestmark = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
-
-MAX_STEPS = 10
-
-
-class Data(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    def __init__(self, n: int = 64) -> None:
-        generator = torch.Generator().manual_seed(0)
-        self.x = torch.randn(n, 16, generator=generator)
-        self.y = self.x[:, :4].sum(dim=1, keepdim=True)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[i], "labels": self.y[i]}
 
 
 class Net(torch.nn.Module):
@@ -65,67 +47,8 @@ class Net(torch.nn.Module):
         return {"loss": torch.nn.functional.mse_loss(logits.float(), labels), "logits": logits}
 
 
-def _args(**extra: Any) -> dict[str, Any]:
-    return {
-        "output_dir": tempfile.mkdtemp(prefix="gpu-bf16-"),
-        "bf16": True,
-        "max_steps": MAX_STEPS,
-        "per_device_train_batch_size": 8,
-        "learning_rate": 1e-3,
-        "lr_scheduler_type": "linear",
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "report_to": "none",
-        "disable_tqdm": True,
-        "train_sampling_strategy": "sequential",
-        "seed": 3,
-        **extra,
-    }
-
-
-class Recorder:
-    """Per optimizer step: was it skipped, did the weights change. Duck-typed, so that both
-    trainers accept it; `trainer` is set once the trainer exists."""
-
-    def __init__(self) -> None:
-        self.trainer: Any = None
-        self.before: float = 0.0
-        self.steps: list[dict[str, Any]] = []
-
-    def _weights(self) -> float:
-        return float(sum(p.detach().double().sum() for p in self.trainer.model.parameters()))
-
-    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.before = self._weights()
-
-    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.steps.append(
-            {
-                "skipped": bool(self.trainer.accelerator.optimizer_step_was_skipped),
-                "changed": self._weights() != self.before,
-            }
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-
 def _train(trainer_cls: Any, args_cls: Any, **extra: Any) -> tuple[Any, Recorder]:
-    reset_accelerate()
-    recorder = Recorder()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer = trainer_cls(
-            model=copy.deepcopy(Net()),
-            args=args_cls(**_args(**extra)),
-            train_dataset=Data(),
-            callbacks=[recorder],
-        )
-    recorder.trainer = trainer
-    trainer.train()
-    return trainer, recorder
+    return train(trainer_cls, args_cls, Net(), "bf16", **extra)
 
 
 def _ours(**extra: Any) -> tuple[Any, Recorder]:
@@ -133,10 +56,6 @@ def _ours(**extra: Any) -> tuple[Any, Recorder]:
     from trainer_loop import Trainer
 
     return _train(Trainer, TrainingArguments, **extra)
-
-
-def _logs(trainer: Any, key: str) -> list[float]:
-    return [entry[key] for entry in trainer.state.log_history if key in entry]
 
 
 def check_bf16_run(trainer: Any, recorder: Recorder) -> None:
@@ -147,16 +66,16 @@ def check_bf16_run(trainer: Any, recorder: Recorder) -> None:
     assert trainer.state.global_step == MAX_STEPS
     assert len(recorder.steps) == MAX_STEPS
     assert all(not s["skipped"] and s["changed"] for s in recorder.steps), recorder.steps
-    rates = _logs(trainer, "learning_rate")
+    rates = logs(trainer, "learning_rate")
     assert len(rates) == MAX_STEPS and all(a > b for a, b in itertools.pairwise(rates)), rates
-    losses = _logs(trainer, "loss")
+    losses = logs(trainer, "loss")
     assert len(losses) == MAX_STEPS and all(math.isfinite(x) for x in losses), losses
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # fp32 masters
 
 
 def check_same_as_transformers(reference: Any, ours: Any) -> None:
     for key in ("loss", "learning_rate", "grad_norm"):
-        ref_values, our_values = _logs(reference, key), _logs(ours, key)
+        ref_values, our_values = logs(reference, key), logs(ours, key)
         assert len(ref_values) == len(our_values) == MAX_STEPS, (key, ref_values, our_values)
         for a, b in zip(ref_values, our_values):
             assert math.isclose(a, b, rel_tol=1e-4), (key, ref_values, our_values)

@@ -10,19 +10,16 @@ advance on those steps and the weights must not change.
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the support package
-from support.accelerate_state import reset_accelerate
 from support.gpu_runner import run_tests
+from support.precision_run import MAX_STEPS, Recorder, logs, train
 
 try:
     import pytest
@@ -34,20 +31,6 @@ if pytest is not None:
     pytestmark = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
 
 OVERFLOW_STEPS = {4, 5}  # 1-based optimizer steps whose loss is blown up
-MAX_STEPS = 10
-
-
-class Data(torch.utils.data.Dataset):  # type: ignore[type-arg]
-    def __init__(self, n: int = 64) -> None:
-        generator = torch.Generator().manual_seed(0)
-        self.x = torch.randn(n, 16, generator=generator)
-        self.y = self.x[:, :4].sum(dim=1, keepdim=True)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[i], "labels": self.y[i]}
 
 
 class OverflowNet(torch.nn.Module):
@@ -71,82 +54,15 @@ class OverflowNet(torch.nn.Module):
         return {"loss": loss, "logits": logits}
 
 
-def _args(**extra: Any) -> dict[str, Any]:
-    return {
-        "output_dir": tempfile.mkdtemp(prefix="gpu-fp16-"),
-        "fp16": True,
-        "max_steps": MAX_STEPS,
-        "per_device_train_batch_size": 8,
-        "learning_rate": 1e-3,
-        "lr_scheduler_type": "linear",
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "report_to": "none",
-        "disable_tqdm": True,
-        "train_sampling_strategy": "sequential",
-        "seed": 3,
-        **extra,
-    }
+def _train(trainer_cls: Any, args_cls: Any, **extra: Any) -> tuple[Any, Recorder]:
+    return train(trainer_cls, args_cls, OverflowNet(), "fp16", **extra)
 
 
-class Recorder:
-    """Per step: was the optimizer step skipped, the scaler's scale, a weight checksum.
-
-    Duck-typed, so that both trainers accept it; `trainer` is set once the trainer exists.
-    """
-
-    def __init__(self) -> None:
-        self.trainer: Any = None
-        self.before: float = 0.0
-        self.steps: list[dict[str, Any]] = []
-
-    def _weights(self) -> float:
-        return float(sum(p.detach().double().sum() for p in self.trainer.model.parameters()))
-
-    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.before = self._weights()
-
-    def on_optimizer_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        accelerator = self.trainer.accelerator
-        self.steps.append(
-            {
-                "skipped": bool(accelerator.optimizer_step_was_skipped),
-                "scale": float(accelerator.scaler.get_scale()),
-                "changed": self._weights() != self.before,
-            }
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-
-def _train(trainer_cls: Any, args_cls: Any) -> tuple[Any, Recorder]:
-    reset_accelerate()
-    recorder = Recorder()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer = trainer_cls(
-            model=copy.deepcopy(OverflowNet()),
-            args=args_cls(**_args()),
-            train_dataset=Data(),
-            callbacks=[recorder],
-        )
-    recorder.trainer = trainer
-    trainer.train()
-    return trainer, recorder
-
-
-def _ours() -> tuple[Any, Recorder]:
+def _ours(**extra: Any) -> tuple[Any, Recorder]:
     from trainer_args import TrainingArguments
     from trainer_loop import Trainer
 
-    return _train(Trainer, TrainingArguments)
-
-
-def _logs(trainer: Any, key: str) -> list[float]:
-    return [entry[key] for entry in trainer.state.log_history if key in entry]
+    return _train(Trainer, TrainingArguments, **extra)
 
 
 def test_overflow_skips_the_step_and_holds_the_schedule() -> None:
@@ -160,13 +76,13 @@ def test_overflow_skips_the_step_and_holds_the_schedule() -> None:
         assert step["scale"] == steps[number - 2]["scale"] / 2, (number, steps)  # halved
     last = steps[-1]
     assert not last["skipped"] and last["changed"], steps
-    rates = _logs(trainer, "learning_rate")
+    rates = logs(trainer, "learning_rate")
     skipped = [i for i, step in enumerate(steps) if step["skipped"]]
     for i in skipped:
         if i + 1 < len(rates):
             assert rates[i + 1] == rates[i], (i, rates)  # the scheduler did not advance
     # The log says what happened: the overflowing steps' gradient norm is inf or nan.
-    norms = _logs(trainer, "grad_norm")
+    norms = logs(trainer, "grad_norm")
     assert all(not math.isfinite(norms[n - 1]) for n in OVERFLOW_STEPS), norms
     assert all(math.isfinite(p.detach().float().sum().item()) for p in trainer.model.parameters())
 
@@ -183,7 +99,7 @@ def test_same_as_transformers() -> None:
     assert [s["skipped"] for s in our_recorder.steps] == [s["skipped"] for s in ref_recorder.steps]
     assert [s["scale"] for s in our_recorder.steps] == [s["scale"] for s in ref_recorder.steps]
     for key in ("loss", "learning_rate", "grad_norm"):
-        ref_values, our_values = _logs(reference, key), _logs(ours, key)
+        ref_values, our_values = logs(reference, key), logs(ours, key)
         assert len(ref_values) == len(our_values), key
         for a, b in zip(ref_values, our_values):
             assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-4), (
