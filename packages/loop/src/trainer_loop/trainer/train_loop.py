@@ -27,30 +27,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["TrainLoopMixin"]
 
 
-def _log_run(trainer: Trainer, model: torch.nn.Module, sizes: tuple[Any, ...]) -> None:
-    """The "***** Running training *****" block, line for line as transformers writes it."""
-    if not logger.isEnabledFor(logging.INFO):
-        return  # counting the parameters walks the model
-    epochs, updates, examples, _, total_batch, _, max_steps = sizes
-    args = trainer.args
-    logger.info("***** Running training *****")
-    logger.info(f"  Num examples = {examples:,}")
-    logger.info(f"  Num Epochs = {epochs:,}")
-    logger.info(f"  Num update steps per epoch = {updates:,}")
-    logger.info(f"  Instantaneous batch size per device = {args.per_device_train_batch_size:,}")
-    if args.per_device_train_batch_size != trainer._train_batch_size:
-        logger.info(
-            f"  Training with DataParallel so batch size has been adjusted to: {trainer._train_batch_size:,}"
-        )
-    logger.info(
-        f"  Total train batch size (w. parallel, distributed & accumulation) = {total_batch:,}"
-    )
-    logger.info(f"  Gradient Accumulation steps = {args.gradient_accumulation_steps}")
-    logger.info(f"  Total optimization steps = {max_steps:,}")
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    logger.info(f"  Number of trainable parameters = {trainable:,}")
-
-
 class TrainLoopMixin(TrainerAttributes):
     """`_inner_training_loop` -> `_run_epoch` -> one optimizer step -> `_finalize_training`."""
 
@@ -86,7 +62,7 @@ class TrainLoopMixin(TrainerAttributes):
             model, train_dataloader = self._prepare_for_training(
                 max_steps, train_dataloader, resume_from_checkpoint
             )
-            _log_run(self, model, sizes)
+            self._log_run_start(model, sizes)
             if resume_from_checkpoint is not None:
                 self._log_resume(epochs_trained, steps_trained_in_current_epoch)
 
@@ -125,6 +101,29 @@ class TrainLoopMixin(TrainerAttributes):
                 if self.control.should_training_stop:
                     break
             return self._finalize_training(trial, num_train_samples, start_time)
+
+    def _log_run_start(self: Trainer, model: torch.nn.Module, sizes: tuple[Any, ...]) -> None:
+        """The "***** Running training *****" block, line for line as transformers writes it."""
+        if not logger.isEnabledFor(logging.INFO):
+            return  # counting the parameters walks the model
+        epochs, updates, examples, _, total_batch, _, max_steps = sizes
+        args = self.args
+        logger.info("***** Running training *****")
+        logger.info(f"  Num examples = {examples:,}")
+        logger.info(f"  Num Epochs = {epochs:,}")
+        logger.info(f"  Num update steps per epoch = {updates:,}")
+        logger.info(f"  Instantaneous batch size per device = {args.per_device_train_batch_size:,}")
+        if args.per_device_train_batch_size != self._train_batch_size:
+            logger.info(
+                f"  Training with DataParallel so batch size has been adjusted to: {self._train_batch_size:,}"
+            )
+        logger.info(
+            f"  Total train batch size (w. parallel, distributed & accumulation) = {total_batch:,}"
+        )
+        logger.info(f"  Gradient Accumulation steps = {args.gradient_accumulation_steps}")
+        logger.info(f"  Total optimization steps = {max_steps:,}")
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        logger.info(f"  Number of trainable parameters = {trainable:,}")
 
     @staticmethod
     def _default_log_save_evaluate() -> Any:
