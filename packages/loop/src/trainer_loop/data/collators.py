@@ -160,7 +160,7 @@ class RemoveColumnsCollator:
 
 def ensure_mapping(batch: Any) -> Mapping[str, Any]:
     """Fail clearly when a batch is not a mapping: the default loop calls `model(**batch)`."""
-    if not isinstance(batch, Mapping):
+    if type(batch) is not dict and not isinstance(batch, Mapping):  # the ABC check is slower
         raise TypeError(
             f"The batch given to the model is a {type(batch).__name__}, but the Trainer passes batches as "
             "`model(**batch)`, so the data collator must return a mapping (e.g. a dict) from the model's forward "

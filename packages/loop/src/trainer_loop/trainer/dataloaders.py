@@ -157,7 +157,11 @@ class DataMixin(TrainerAttributes):
     # ---- inputs -----------------------------------------------------------------------------
 
     def _prepare_input(self: Trainer, data: Any) -> Any:
-        return batches.prepare_input(data, self.args.device, self._non_blocking)
+        args = self.args
+        device = args.device  # read once: a property of the arguments, called every step
+        # Pinned memory makes host-to-device copies asynchronous; CPU tensors need no copy at all.
+        non_blocking = bool(args.dataloader_pin_memory) and device.type != "cpu"
+        return batches.prepare_input(data, device, non_blocking)
 
     def _prepare_inputs(self: Trainer, inputs: dict[str, Any]) -> dict[str, Any]:
         inputs = self._prepare_input(inputs)
@@ -168,8 +172,3 @@ class DataMixin(TrainerAttributes):
                 f"training dataset contains keys expected by the model: {columns}."
             )
         return inputs
-
-    @property
-    def _non_blocking(self: Trainer) -> bool:
-        # Pinned memory makes host-to-device copies asynchronous; CPU tensors need no copy at all.
-        return bool(self.args.dataloader_pin_memory) and self.args.device.type != "cpu"

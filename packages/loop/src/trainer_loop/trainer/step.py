@@ -161,7 +161,7 @@ class StepMixin(TrainerAttributes):
         """Label items over a step's micro-batches (all processes), for the loss normalisation."""
         count = (
             len(batch_samples) > 0
-            and isinstance(batch_samples[0], Mapping)
+            and (type(batch_samples[0]) is dict or isinstance(batch_samples[0], Mapping))
             and "labels" in batch_samples[0]
             and (self.model_accepts_loss_kwargs or self.compute_loss_func is not None)
         )
@@ -185,7 +185,12 @@ class StepMixin(TrainerAttributes):
     def _step_plan(self: Trainer) -> StepPlan:
         """The `StepPlan` of the current accelerator and optimizer (rebuilt when either changes)."""
         plan = self._plan
-        if plan is None or not plan.matches(self.accelerator, self.optimizer):
+        # Compared by identity, inline: this runs three times a step.
+        if (
+            plan is None
+            or plan.accelerator is not self.accelerator
+            or plan.optimizer is not self.optimizer
+        ):
             plan = self._plan = StepPlan.build(self.accelerator, self.optimizer)
         return plan
 
