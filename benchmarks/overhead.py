@@ -19,10 +19,11 @@ the last step, so one-off set-up costs (which `startup.py` measures) do not
 count here. Two clocks: wall time (what the targets are about) and the
 process's CPU time (`time.process_time`, one torch thread, no DataLoader
 workers), which a busy machine disturbs far less. The ratios are taken per
-round (runs next to each other in time), and the median of the rounds is
-reported. "Same results" is checked: each contender's final weights are
-compared with the raw loop's (bitwise), in every round and every
-step-interleaved run; a difference ends the run with an error (exit status 1).
+round (runs next to each other in time) and reported with their spread, as
+median [min-max] over the rounds. "Same results" is checked: each
+contender's final weights are compared with the raw loop's (bitwise), in
+every round and every step-interleaved run; a difference ends the run with
+an error (exit status 1).
 
 A cross-check that the machine's speed cannot move: each Trainer's steps
 alternate one by one with the raw loop's steps in one process (`run_paired`).
@@ -433,9 +434,9 @@ def check_weights(
 
 def measure(
     name: str, make: Callable[[], Case], steps: int, rounds: int
-) -> dict[str, dict[str, float]]:
-    """Whole runs A B C A B C ... (the ratios are per round, of adjacent runs, then the median),
-    then the step-interleaved cross-check."""
+) -> dict[str, dict[str, list[float]]]:
+    """Whole runs A B C A B C ... (the ratios are per round, of adjacent runs), then the
+    step-interleaved cross-check; returns the per-round ratios of ours over each contender."""
     case = make()
     runners = contenders()
     results: dict[str, list[Result]] = {k: [] for k in runners}
@@ -451,7 +452,7 @@ def measure(
             ratio, framework, raw = run_paired(module, case, max(steps, 4 * WARM))
             paired[key].append(ratio)
             paired_weights.append((key, framework, raw))
-    medians: dict[str, dict[str, float]] = {}
+    ratios: dict[str, dict[str, list[float]]] = {}
     for clock in ("wall", "cpu"):
         med = {k: statistics.median(getattr(r, clock) for r in v) for k, v in results.items()}
         print(
@@ -459,12 +460,16 @@ def measure(
             + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
         )
         for other in runners:
-            ratios = [
+            ratios.setdefault(clock, {})[other] = [
                 getattr(a, clock) / getattr(b, clock)
                 for a, b in zip(results["ours"], results[other])
             ]
-            medians.setdefault(clock, {})[other] = statistics.median(ratios)
-    medians["paired"] = {k: statistics.median(v) for k, v in paired.items()}
+    ratios["paired"] = {"raw": paired["ours"]}
+    if paired["transformers"]:
+        # Each framework was paired with its own raw loop: the quotient of the two ratios.
+        ratios["paired"]["transformers"] = [
+            a / b for a, b in zip(paired["ours"], paired["transformers"])
+        ]
     print(
         f"[overhead/{name}] step-interleaved with the raw loop, steps/s over the raw loop's: "
         + ", ".join(
@@ -472,24 +477,28 @@ def measure(
         )
     )
     print(check_weights(name, results, paired_weights))
-    return medians
+    return ratios
 
 
-def report(name: str, med: dict[str, dict[str, float]]) -> list[str]:
-    """Ours first: the median per-round ratio of whole runs, by wall and CPU time."""
-    wall, cpu, paired = med["wall"], med["cpu"], med["paired"]
+def spread(values: list[float]) -> str:
+    """`median [min-max]` of per-round ratios."""
+    return f"{statistics.median(values):.3f}x [{min(values):.3f}-{max(values):.3f}]"
+
+
+def report(name: str, ratios: dict[str, dict[str, list[float]]]) -> list[str]:
+    """Ours first: per-round ratios of whole runs by wall and CPU time, and of the
+    step-interleaved runs, each as median [min-max]."""
+    wall, cpu, paired = ratios["wall"], ratios["cpu"], ratios["paired"]
     lines = []
     for other in wall:
         if other == "ours":
             continue
         line = (
-            f"overhead {name}: ours vs {other}: {wall[other]:.3f}x steps/s "
-            f"(by CPU time {cpu[other]:.3f}x"
+            f"overhead {name}: ours vs {other}: {spread(wall[other])} steps/s "
+            f"(by CPU time {spread(cpu[other])}"
         )
-        if other == "raw":
-            line += f"; step-interleaved {paired['ours']:.3f}x"
-        elif other == "transformers":
-            line += f"; step-interleaved {paired['ours'] / paired['transformers']:.3f}x"
+        if other in paired:
+            line += f"; step-interleaved {spread(paired[other])}"
         lines.append(line + ")")
     return lines
 
