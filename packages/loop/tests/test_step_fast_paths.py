@@ -1,7 +1,7 @@
 """The per-step shortcuts keep every observable result: logs, weights, hooks and warnings.
 
-Each shortcut (see trainer_dist.step_plan, LossAccumulator, CallbackHandler._listeners and
-RemoveColumnsCollator) is compared with the path it replaces, or checked to step aside
+Each shortcut (see trainer_dist.step_plan, LossAccumulator, CallbackHandler._listeners,
+RemoveColumnsCollator and the skipped empty loss context) is compared with the path it replaces, or checked to step aside
 when a user has patched what it would skip.
 """
 
@@ -202,3 +202,72 @@ def test_a_loss_returned_with_its_graph_is_not_kept_until_the_log(tmp_path: Path
     trainer.train()
     assert seen and not any(seen)
     assert [e["loss"] for e in trainer.state.log_history if "loss" in e]  # logged as usual
+
+
+class _Recorder:
+    """A context manager that counts how often it is entered."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+
+    def __enter__(self) -> None:
+        self.entered += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class AutocastHookTrainer(Trainer):
+    """Overrides `autocast_smart_context_manager`, as trainers that add their own autocast do."""
+
+    recorder = _Recorder()
+
+    def autocast_smart_context_manager(self, cache_enabled: bool | None = True) -> Any:
+        return self.recorder
+
+
+class StackHookTrainer(Trainer):
+    """Enters a context into the stack the base class builds (the TRL DPO pattern)."""
+
+    recorder = _Recorder()
+
+    def compute_loss_context_manager(self) -> Any:
+        stack = super().compute_loss_context_manager()
+        stack.enter_context(self.recorder)
+        return stack
+
+
+@pytest.mark.parametrize("cls", [AutocastHookTrainer, StackHookTrainer])
+def test_an_overridden_loss_context_is_entered_every_micro_batch(
+    tmp_path: Path, cls: type[Trainer]
+) -> None:
+    recorder = _Recorder()
+    trainer = cls(model=FaultyRegression({}), args=_args(tmp_path, gradient_accumulation_steps=2),
+                  train_dataset=_data())  # fmt: skip
+    trainer.recorder = recorder  # type: ignore[attr-defined]
+    trainer.train()
+    assert trainer._run is not None and not trainer._run.loss_context_is_empty
+    assert recorder.entered == 32  # 16 steps of 2 micro-batches
+
+
+def test_a_loss_context_patched_on_the_instance_is_entered(tmp_path: Path) -> None:
+    recorder = _Recorder()
+    trainer = Trainer(model=FaultyRegression({}), args=_args(tmp_path), train_dataset=_data())
+    trainer.compute_loss_context_manager = lambda: recorder  # type: ignore[method-assign]
+    trainer.train()
+    assert recorder.entered == 16
+
+
+def test_the_default_loss_context_is_skipped_with_the_same_weights(tmp_path: Path) -> None:
+    """Skipping the empty stack changes nothing: the same weights as a run that enters it."""
+    weights = []
+    for cls in (Trainer, StackHookTrainer):
+        model = FaultyRegression({})
+        trainer = cls(model=model, args=_args(tmp_path), train_dataset=_data())
+        trainer.recorder = _Recorder()  # type: ignore[attr-defined]
+        trainer.train()
+        assert trainer._run is not None
+        assert trainer._run.loss_context_is_empty is (cls is Trainer)
+        weights.append([p.detach().clone() for p in model.parameters()])
+    for ours, reference in zip(*weights):
+        assert torch.equal(ours, reference)

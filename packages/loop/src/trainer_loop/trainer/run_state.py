@@ -112,6 +112,7 @@ class TrainingRun:
     sync_every_batch: bool = False
     track_tokens: bool = False
     scheduler_steps_on_metrics: bool = False
+    loss_context_is_empty: bool = False  # `training_step` may skip entering it
 
     @classmethod
     def start(cls, state: Any, device: Any, nan_inf_filter: bool, lazy: bool) -> TrainingRun:

@@ -182,6 +182,7 @@ class TrainLoopMixin(TrainerAttributes):
         run.sync_every_batch = self._gradients_sync_every_batch()
         run.track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
         run.scheduler_steps_on_metrics = steps_on_metrics(self.lr_scheduler)
+        run.loss_context_is_empty = self._loss_context_is_empty()
         logs_at = (model, trial, epoch, ignore_keys_for_eval, start_time)
 
         for update_step in range(updates_done, num_update_steps_per_epoch):
