@@ -185,7 +185,15 @@ class CallbackHandler(TrainerCallback):
         self, event: str, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
         """Call `event` on every callback; a callback returning a control replaces it for the next."""
-        for callback in self._listeners(event):
+        # `_listeners`' cache check inline: most events of a step have no listener, and then
+        # this check is all they cost.
+        callbacks, snapshot = self.callbacks, self._snapshot
+        listeners = None
+        if len(callbacks) == len(snapshot) and all(map(operator.is_, callbacks, snapshot)):
+            listeners = self._listening.get(event)
+        if listeners is None:
+            listeners = self._listeners(event)
+        for callback in listeners:
             result = getattr(callback, event)(
                 args,
                 state,
