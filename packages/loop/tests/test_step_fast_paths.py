@@ -1,8 +1,9 @@
 """The per-step shortcuts keep every observable result: logs, weights, hooks and warnings.
 
 Each shortcut (see trainer_dist.step_plan, LossAccumulator, CallbackHandler._listeners,
-RemoveColumnsCollator and the skipped empty loss context) is compared with the path it replaces, or checked to step aside
-when a user has patched what it would skip.
+RemoveColumnsCollator, the skipped empty loss context and the inline input placement) is
+compared with the path it replaces, or checked to step aside when a user has patched what it
+would skip.
 """
 
 from __future__ import annotations
@@ -271,3 +272,64 @@ def test_the_default_loss_context_is_skipped_with_the_same_weights(tmp_path: Pat
         weights.append([p.detach().clone() for p in model.parameters()])
     for ours, reference in zip(*weights):
         assert torch.equal(ours, reference)
+
+
+class InputsHookTrainer(Trainer):
+    """Overrides `_prepare_inputs` (scripts add keys or move custom types there)."""
+
+    calls = 0
+
+    def _prepare_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        type(self).calls += 1
+        return super()._prepare_inputs(inputs)
+
+
+class InputHookTrainer(Trainer):
+    """Overrides `_prepare_input`, the per-value hook transformers recurses through."""
+
+    calls = 0
+
+    def _prepare_input(self, data: Any) -> Any:
+        type(self).calls += 1
+        return super()._prepare_input(data)
+
+
+@pytest.mark.parametrize("cls", [InputsHookTrainer, InputHookTrainer])
+def test_overridden_input_hooks_run_every_micro_batch(tmp_path: Path, cls: Any) -> None:
+    cls.calls = 0
+    trainer = cls(model=FaultyRegression({}), args=_args(tmp_path, gradient_accumulation_steps=2),
+                  train_dataset=_data())  # fmt: skip
+    trainer.train()
+    assert trainer._run is not None and trainer._run.input_placement is None
+    assert cls.calls == 32
+
+
+def test_an_input_hook_patched_on_the_instance_runs(tmp_path: Path) -> None:
+    trainer = Trainer(model=FaultyRegression({}), args=_args(tmp_path), train_dataset=_data())
+    seen: list[dict[str, Any]] = []
+    default = trainer._prepare_inputs
+
+    def record(inputs: dict[str, Any]) -> dict[str, Any]:
+        seen.append(inputs)
+        return default(inputs)
+
+    trainer._prepare_inputs = record  # type: ignore[method-assign]
+    trainer.train()
+    assert len(seen) == 16
+
+
+class NoKeysCollator:
+    """Returns an empty batch: the Trainer must say so, as transformers does."""
+
+    def __call__(self, features: list[Any]) -> dict[str, Any]:
+        return {}
+
+
+@pytest.mark.parametrize("cls", [Trainer, InputsHookTrainer])
+def test_an_empty_batch_is_a_clear_error_on_both_paths(tmp_path: Path, cls: Any) -> None:
+    trainer = cls(model=FaultyRegression({}), args=_args(tmp_path, remove_unused_columns=False),
+                  train_dataset=_data(), data_collator=NoKeysCollator())  # fmt: skip
+    with pytest.raises(ValueError, match="The batch received was empty"):
+        trainer.train()
+    assert trainer._run is not None
+    assert (trainer._run.input_placement is not None) is (cls is Trainer)

@@ -62,8 +62,9 @@ class Trainer(
       `_load_optimizer_and_scheduler`), then per epoch `_run_epoch`:
       `get_resumed_dataloader` and `_load_rng_state` when resuming; per optimizer step
       `get_batch_samples` (-> `_get_num_items_in_batch`); per micro-batch `training_step`
-      (-> `_prepare_inputs`, `compute_loss_context_manager` when either it or
-      `autocast_smart_context_manager` is overridden, `compute_loss`),
+      (-> `_prepare_inputs` -> `_prepare_input`, `compute_loss_context_manager`,
+      `compute_loss`; the first two pairs are called only where a subclass or the
+      instance overrides one of them, their default work being done inline),
       `floating_point_ops`, `_track_num_input_tokens`; then `_clip_grad_norm`,
       `_get_grad_norm`, the optimizer and scheduler steps, `_get_learning_rate`, and
       `_maybe_log_save_evaluate` (-> `log`, `store_flos`, `_evaluate` -> `evaluate`,

@@ -156,19 +156,25 @@ class DataMixin(TrainerAttributes):
 
     # ---- inputs -----------------------------------------------------------------------------
 
-    def _prepare_input(self: Trainer, data: Any) -> Any:
+    def _input_placement(self: Trainer) -> tuple[Any, bool]:
+        """Where `_prepare_input` puts a batch: the device, and whether copies may be async."""
         args = self.args
-        device = args.device  # read once: a property of the arguments, called every step
+        device = args.device
         # Pinned memory makes host-to-device copies asynchronous; CPU tensors need no copy at all.
-        non_blocking = bool(args.dataloader_pin_memory) and device.type != "cpu"
-        return batches.prepare_input(data, device, non_blocking)
+        return device, bool(args.dataloader_pin_memory) and device.type != "cpu"
+
+    def _prepare_input(self: Trainer, data: Any) -> Any:
+        return batches.prepare_input(data, *self._input_placement())
 
     def _prepare_inputs(self: Trainer, inputs: dict[str, Any]) -> dict[str, Any]:
         inputs = self._prepare_input(inputs)
         if len(inputs) == 0:
-            columns = ",".join(self._signature_columns or [])
-            raise ValueError(
-                "The batch received was empty, your model won't be able to train on it. Double-check that your "
-                f"training dataset contains keys expected by the model: {columns}."
-            )
+            raise self._empty_batch_error()
         return inputs
+
+    def _empty_batch_error(self: Trainer) -> ValueError:
+        columns = ",".join(self._signature_columns or [])
+        return ValueError(
+            "The batch received was empty, your model won't be able to train on it. Double-check that your "
+            f"training dataset contains keys expected by the model: {columns}."
+        )

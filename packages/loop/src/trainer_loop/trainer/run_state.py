@@ -112,7 +112,10 @@ class TrainingRun:
     sync_every_batch: bool = False
     track_tokens: bool = False
     scheduler_steps_on_metrics: bool = False
-    loss_context_is_empty: bool = False  # `training_step` may skip entering it
+    # Hooks left as they are, which `training_step` may skip (see `_keeps_default`): the
+    # empty loss context, and where `_prepare_inputs` would put a batch.
+    loss_context_is_empty: bool = False
+    input_placement: tuple[Any, bool] | None = None
 
     @classmethod
     def start(cls, state: Any, device: Any, nan_inf_filter: bool, lazy: bool) -> TrainingRun:

@@ -16,6 +16,7 @@ from torch import nn
 
 from trainer_dist.step_plan import StepPlan
 from trainer_loop import losses
+from trainer_loop.data import batches
 from trainer_loop.data.collators import ensure_mapping
 from trainer_loop.trainer.attributes import TrainerAttributes
 
@@ -63,11 +64,18 @@ class StepMixin(TrainerAttributes):
         plan = self._step_plan()
         if plan.optimizer_train is not None:
             plan.optimizer_train()  # schedule-free optimizers
-        inputs = self._prepare_inputs(inputs)
+        # In a run, hooks left as they are may be skipped (read once per epoch, see
+        # `_keeps_default`): each is about 1% of a tiny model's step.
         run = self._run
+        if run is not None and run.input_placement is not None:
+            # `_prepare_inputs` and `_prepare_input` are the defaults: their work, inline.
+            inputs = batches.prepare_input(inputs, *run.input_placement)
+            if len(inputs) == 0:
+                raise self._empty_batch_error()
+        else:
+            inputs = self._prepare_inputs(inputs)
         if run is not None and run.loss_context_is_empty:
-            # The context would be an empty ExitStack: entering it does nothing, and building
-            # it is about 1% of a tiny model's step.
+            # The context would be an empty ExitStack: entering it does nothing.
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
         else:
             with self.compute_loss_context_manager():
@@ -161,13 +169,12 @@ class StepMixin(TrainerAttributes):
         # accelerate applies autocast to the prepared model's forward.
         return contextlib.nullcontext()
 
-    def _loss_context_is_empty(self: Trainer) -> bool:
-        """Whether `compute_loss_context_manager()` is sure to be an empty stack: neither it nor
-        `autocast_smart_context_manager` is overridden, on the class or on this instance."""
-        names = ("compute_loss_context_manager", "autocast_smart_context_manager")
+    def _keeps_default(self: Trainer, owner: type, *names: str) -> bool:
+        """Whether none of the hooks `names` is overridden from `owner`'s, on the class or on
+        this instance: `training_step` then does their work without calling them."""
+        cls = type(self)
         return not any(
-            name in vars(self) or getattr(type(self), name) is not getattr(StepMixin, name)
-            for name in names
+            name in vars(self) or getattr(cls, name) is not getattr(owner, name) for name in names
         )
 
     def _get_num_items_in_batch(

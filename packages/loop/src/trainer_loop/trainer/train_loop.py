@@ -16,8 +16,10 @@ import torch
 
 from trainer_dist.step_plan import distributed_kind, set_sync_gradients
 from trainer_loop.trainer.attributes import TrainerAttributes
+from trainer_loop.trainer.dataloaders import DataMixin
 from trainer_loop.trainer.optimization import steps_on_metrics
 from trainer_loop.trainer.run_state import TrainingRun
+from trainer_loop.trainer.step import StepMixin
 
 if TYPE_CHECKING:
     from trainer_loop.trainer import Trainer
@@ -182,7 +184,11 @@ class TrainLoopMixin(TrainerAttributes):
         run.sync_every_batch = self._gradients_sync_every_batch()
         run.track_tokens = args.include_num_input_tokens_seen not in ("no", False, None)
         run.scheduler_steps_on_metrics = steps_on_metrics(self.lr_scheduler)
-        run.loss_context_is_empty = self._loss_context_is_empty()
+        run.loss_context_is_empty = self._keeps_default(
+            StepMixin, "compute_loss_context_manager", "autocast_smart_context_manager"
+        )
+        keeps_placement = self._keeps_default(DataMixin, "_prepare_inputs", "_prepare_input")
+        run.input_placement = self._input_placement() if keeps_placement else None
         logs_at = (model, trial, epoch, ignore_keys_for_eval, start_time)
 
         for update_step in range(updates_done, num_update_steps_per_epoch):
