@@ -157,3 +157,41 @@ def test_work_folders_are_not_rotated(tmp_path: Path) -> None:
         ".tmp-checkpoint-3", ".trash-checkpoint-1-42", "checkpoint-", "checkpoint-2",
         "checkpoint-best",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("use_mtime", [True, False])
+def test_a_checkpoint_deleted_after_the_listing_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_mtime: bool
+) -> None:
+    """Two processes rotating one shared folder (`save_on_each_node` on a shared disk): a
+    folder the other one deleted between our listing and our look at it is skipped, not an
+    error that ends training."""
+    from trainer_loop.checkpoints import rotation
+
+    out = tmp_path / "out"
+    _make(out, [10, 20, 30], [1_700_000_000.0, 1_700_000_010.0, 1_700_000_020.0])
+    listed = rotation._checkpoint_names
+
+    def listed_before_a_deletion(output_dir: Path) -> list[str]:
+        return [*listed(output_dir), "checkpoint-5"]  # gone by the time it is looked at
+
+    monkeypatch.setattr(rotation, "_checkpoint_names", listed_before_a_deletion)
+    ordered = sorted_checkpoints(out, use_mtime=use_mtime)
+    assert _names(ordered)[-3:] == ["checkpoint-10", "checkpoint-20", "checkpoint-30"]
+    rotate_checkpoints(out, 1, use_mtime=use_mtime)
+    assert sorted(os.listdir(out)) == ["checkpoint-30"]
+
+
+def test_train_end_pruning_passes_over_a_checkpoint_already_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainer_loop.checkpoints import rotation
+
+    out = tmp_path / "out"
+    _make(out, [10, 20], None)
+    listed = rotation._checkpoint_names
+    monkeypatch.setattr(rotation, "_checkpoint_names", lambda d: [*listed(d), "checkpoint-5"])
+    prune_checkpoints_at_train_end(
+        out, save_total_limit=1, best_model_checkpoint=out / "checkpoint-20"
+    )
+    assert sorted(os.listdir(out)) == ["checkpoint-20"]

@@ -76,6 +76,15 @@ def _same(a: str | Path, b: str | Path) -> bool:
     return os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
 
 
+def _mtime(path: Path) -> float | None:
+    """The folder's mtime; None when it is gone since the listing (another process sharing
+    the folder, e.g. with `save_on_each_node` on a shared disk, rotated it away)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
 def sorted_checkpoints(
     output_dir: str | Path, best_model_checkpoint: str | Path | None = None, use_mtime: bool = False
 ) -> list[Path]:
@@ -91,7 +100,7 @@ def sorted_checkpoints(
         output_dir / n for n in _checkpoint_names(output_dir) if not (output_dir / n).is_symlink()
     ]
     if use_mtime:
-        keyed = sorted((p.stat().st_mtime, str(p)) for p in paths)
+        keyed = sorted((mtime, str(p)) for p in paths if (mtime := _mtime(p)) is not None)
         if len(keyed) > 1 and keyed[-1][0] - keyed[0][0] < 1.0:
             if not _warned_mtime:
                 logger.warning(
@@ -182,7 +191,11 @@ def prune_checkpoints_at_train_end(
     output_dir = Path(output_dir)
     deleted = []
     for checkpoint in sorted_checkpoints(output_dir, best_model_checkpoint):
-        if not os.path.samefile(checkpoint, best_model_checkpoint):
+        try:
+            is_best = os.path.samefile(checkpoint, best_model_checkpoint)
+        except FileNotFoundError:
+            continue  # deleted since the listing by another process pruning the same folder
+        if not is_best:
             _delete_checkpoint(checkpoint, output_dir, logging.INFO)
             deleted.append(checkpoint)
     return deleted
