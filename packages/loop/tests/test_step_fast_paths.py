@@ -1,6 +1,6 @@
 """The per-step shortcuts keep every observable result: logs, weights, hooks and warnings.
 
-Each shortcut (see trainer_dist.step_plan, LossAccumulator, CallbackHandler._listeners,
+Each shortcut (see trainer_dist.step_plan, LossAccumulator, CallbackHandler.call_event,
 RemoveColumnsCollator, the skipped empty loss context and the inline input placement) is
 compared with the path it replaces, or checked to step aside when a user has patched what it
 would skip.

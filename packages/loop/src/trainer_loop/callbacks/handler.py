@@ -19,6 +19,12 @@ logger = logging.getLogger(__name__)
 _NO_OPS: dict[str, Any] = {name: getattr(TrainerCallback, name) for name in EVENTS}
 
 
+def _implementers(callbacks: list[Any], event: str) -> list[Any]:
+    """The callbacks whose `event` is not TrainerCallback's no-op, in list order."""
+    no_op = _NO_OPS[event]
+    return [cb for cb in callbacks if getattr(getattr(cb, event), "__func__", None) is not no_op]
+
+
 class CallbackHandler(TrainerCallback):
     """Holds the Trainer's callbacks and calls an event on each of them, in list order.
 
@@ -185,14 +191,17 @@ class CallbackHandler(TrainerCallback):
         self, event: str, args: Any, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
         """Call `event` on every callback; a callback returning a control replaces it for the next."""
-        # `_listeners`' cache check inline: most events of a step have no listener, and then
-        # this check is all they cost.
-        callbacks, snapshot = self.callbacks, self._snapshot
-        listeners = None
-        if len(callbacks) == len(snapshot) and all(map(operator.is_, callbacks, snapshot)):
-            listeners = self._listening.get(event)
+        # Which callbacks implement each event is cached while `self.callbacks` holds the same
+        # objects (checked by identity, a C-level pass): most events of a step have no
+        # listener, and then this check is all they cost.
+        callbacks = self.callbacks
+        if len(callbacks) != len(self._snapshot) or not all(
+            map(operator.is_, callbacks, self._snapshot)
+        ):
+            self._snapshot, self._listening = list(callbacks), {}
+        listeners = self._listening.get(event)
         if listeners is None:
-            listeners = self._listeners(event)
+            listeners = self._listening[event] = _implementers(callbacks, event)
         for callback in listeners:
             result = getattr(callback, event)(
                 args,
@@ -209,21 +218,3 @@ class CallbackHandler(TrainerCallback):
             if result is not None:
                 control = result
         return control
-
-    def _listeners(self, event: str) -> list[Any]:
-        """The callbacks whose `event` is not TrainerCallback's no-op, in list order.
-
-        Cached while `self.callbacks` holds the same objects (checked by identity, a C-level
-        pass): most events of a step have no listener, and skipping the per-callback lookups
-        of those matters at hundreds of steps per second.
-        """
-        callbacks, snapshot = self.callbacks, self._snapshot
-        if len(callbacks) != len(snapshot) or not all(map(operator.is_, callbacks, snapshot)):
-            self._snapshot, self._listening = list(callbacks), {}
-        found = self._listening.get(event)
-        if found is None:
-            no_op = _NO_OPS[event]
-            found = self._listening[event] = [
-                cb for cb in callbacks if getattr(getattr(cb, event), "__func__", None) is not no_op
-            ]
-        return found
