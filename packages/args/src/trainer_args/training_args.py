@@ -428,8 +428,7 @@ class TrainingArguments(ConvenienceSetters, Conversions):
     @property
     def device(self) -> Any:
         """The torch.device of this process (needs trainer-dist)."""
-        setup = self._device_setup  # read inline: the loop asks for the device every step
-        return (setup if setup is not None else runtime.device_setup(self)).device
+        return runtime.device_setup(self).device
 
     @property
     def n_gpu(self) -> int:

@@ -190,10 +190,11 @@ class TrainLoopMixin(TrainerAttributes):
         keeps_placement = self._keeps_default(DataMixin, "_prepare_inputs", "_prepare_input")
         run.input_placement = self._input_placement() if keeps_placement else None
         logs_at = (model, trial, epoch, ignore_keys_for_eval, start_time)
+        device = args.device
 
         for update_step in range(updates_done, num_update_steps_per_epoch):
             size = ga if update_step != num_update_steps_per_epoch - 1 else remainder
-            group, num_items_in_batch = self.get_batch_samples(epoch_iterator, size, args.device)
+            group, num_items_in_batch = self.get_batch_samples(epoch_iterator, size, device)
             if rng_to_sync:
                 # Restored after fetching, so that the skipped batches do not shift the RNG.
                 self._load_rng_state(resume_from_checkpoint)
