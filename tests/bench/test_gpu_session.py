@@ -9,29 +9,20 @@ session must call such a run a failure.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import pathlib
 import subprocess
 import sys
-from types import ModuleType
 from typing import Any
 
 import pytest
+from support.benchmarks import load_benchmark
 
 pytest.importorskip("transformers")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 
 pytestmark = pytest.mark.slow
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +95,7 @@ def test_a_contender_that_trains_differently_fails_the_benchmark(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A raw loop that does not learn (learning rate 0) starts equal and then drifts apart."""
-    gpu = load("gpu")
+    gpu = load_benchmark("gpu")
     monkeypatch.setattr(gpu, "run_raw", functools.partial(gpu.run_raw, lr=0.0))
     argv = ["--device", "cpu", "--tiny", "--steps", "6", "--warm", "4", "--rounds", "1"]
     with pytest.raises(gpu.Mismatch) as raised:
@@ -114,7 +105,7 @@ def test_a_contender_that_trains_differently_fails_the_benchmark(
 
 
 def test_check_results_sees_other_initial_weights() -> None:
-    gpu = load("gpu")
+    gpu = load_benchmark("gpu")
     same = gpu.Result(1.0, [5.0, 4.0], 12.5, 1.0)
     other = same._replace(initial_checksum=12.25)
     results = {"eager": {"raw": [same], "ours": [other], "transformers": [same]}}
@@ -126,7 +117,7 @@ def test_the_session_calls_a_mismatch_a_failure(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """gpu.py's mismatch (exit status 1, status "mismatch" in its JSON) is a failed check."""
-    session_module = load("gpu_session")
+    session_module = load_benchmark("gpu_session")
     session = session_module.Session(tmp_path, dry=True, budget_s=600.0)
 
     def fake_call(name: str, argv: list[str], timeout: float) -> tuple[int, str]:
@@ -143,7 +134,7 @@ def test_the_session_calls_a_mismatch_a_failure(
 
 def test_the_device_command_is_written_down() -> None:
     """The command in the docstring and in RESULTS.md is the one the session knows."""
-    session_module = load("gpu_session")
+    session_module = load_benchmark("gpu_session")
     command = session_module.DEVICE_COMMAND
     assert len(command) < 2000  # the device tool's limit
     assert "--find-links .whl cattrs" in command and "--out $OUT" in command

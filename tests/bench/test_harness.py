@@ -9,7 +9,6 @@ restores nothing, a generation model whose outputs are all the same must each fa
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import pathlib
 import re
@@ -18,19 +17,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from support.benchmarks import load_benchmark
 
 pytest.importorskip("transformers")
-BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 
 pytestmark = pytest.mark.slow
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_main(module: ModuleType, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> str:
@@ -53,11 +44,11 @@ def main_fails(module: ModuleType, argv: list[str], monkeypatch: pytest.MonkeyPa
 
 
 def ratio_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if load("run_all").is_result_line(line)]
+    return [line for line in text.splitlines() if load_benchmark("run_all").is_result_line(line)]
 
 
 def test_overhead_same_weights_as_raw_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    overhead = load("overhead")
+    overhead = load_benchmark("overhead")
     threads = overhead.torch.get_num_threads()
     try:
         text = run_main(overhead, ["--steps", "22", "--rounds", "1"], monkeypatch)
@@ -79,7 +70,7 @@ def test_overhead_same_weights_as_raw_loop(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_overhead_reports_the_spread_of_per_round_ratios() -> None:
-    overhead = load("overhead")
+    overhead = load_benchmark("overhead")
     ratios = {
         "wall": {"ours": [1.0, 1.0, 1.0], "raw": [0.9, 0.95, 0.97]},
         "cpu": {"ours": [1.0, 1.0, 1.0], "raw": [0.91, 0.96, 0.99]},
@@ -93,7 +84,7 @@ def test_overhead_reports_the_spread_of_per_round_ratios() -> None:
 
 
 def test_overhead_weights_that_differ_in_a_later_round_fail() -> None:
-    overhead = load("overhead")
+    overhead = load_benchmark("overhead")
     same = overhead.torch.ones(3)
     other = same.clone()
     other[1] += 1e-7
@@ -121,7 +112,7 @@ def test_startup_first_step_scripts_run(
     contender: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # In this process (the real benchmark spawns fresh ones): each script reaches its first step.
-    startup = load("startup")
+    startup = load_benchmark("startup")
     code = startup.RAW if contender == "raw" else startup.FRAMEWORK.replace("MODULE", contender)
     monkeypatch.setattr(sys, "argv", ["-c", str(tmp_path)])
     out = io.StringIO()
@@ -139,7 +130,7 @@ def test_startup_first_step_scripts_run(
 
 def test_eval_predict_identical_predictions() -> None:
     # One child process per run, as the benchmark does (its peak-memory reading needs that).
-    eval_predict = load("eval_predict")
+    eval_predict = load_benchmark("eval_predict")
     for argmax in (False, True):
         raw, ours = (eval_predict.run(name, 24, argmax) for name in ("raw", "ours"))
         assert raw["shape"] == ours["shape"] == ([24, 64] if argmax else [24, 64, 128])
@@ -148,7 +139,7 @@ def test_eval_predict_identical_predictions() -> None:
 
 def test_eval_predict_ragged_identical_predictions() -> None:
     # 130 samples: three batches of 64 of different widths, in both orders, every variant.
-    eval_predict = load("eval_predict")
+    eval_predict = load_benchmark("eval_predict")
     plan = eval_predict.ragged_plan(["random", "sorted"], slow_reference=True)
     measured = eval_predict.run_ragged(130, plan)
     for order in ("random", "sorted"):
@@ -176,7 +167,7 @@ def _fake_run(digests: dict[tuple[str, int], str]) -> Any:
 def test_eval_predict_mismatch_in_a_later_round_fails(
     contender: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    eval_predict = load("eval_predict")
+    eval_predict = load_benchmark("eval_predict")
     argv = ["--rounds", "3", "--cases", "argmax"]
     monkeypatch.setattr(eval_predict, "run", _fake_run({}))
     assert "ours vs raw" in run_main(eval_predict, argv, monkeypatch)
@@ -187,7 +178,7 @@ def test_eval_predict_mismatch_in_a_later_round_fails(
 def test_eval_predict_ragged_mismatch_in_a_later_round_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    eval_predict = load("eval_predict")
+    eval_predict = load_benchmark("eval_predict")
     calls = [0]
 
     def run_ragged(n: int, plan: list[Any]) -> dict[Any, dict[str, object]]:
@@ -210,7 +201,7 @@ def test_eval_predict_ragged_mismatch_in_a_later_round_fails(
 
 
 def test_checkpoint_io_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
-    checkpoint_io = load("checkpoint_io")
+    checkpoint_io = load_benchmark("checkpoint_io")
     text = run_main(
         checkpoint_io, ["--rounds", "2", "--width", "16", "--dir", str(tmp_path)], monkeypatch
     )
@@ -233,7 +224,7 @@ def test_checkpoint_io_a_load_that_restores_nothing_fails(
     loader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
 ) -> None:
     # Loaded into a freshly built model and optimizer, a load that does nothing cannot pass.
-    checkpoint_io = load("checkpoint_io")
+    checkpoint_io = load_benchmark("checkpoint_io")
     if loader.startswith("transformers."):
         trainer_class = checkpoint_io.transformers.Trainer
         monkeypatch.setattr(trainer_class, loader.split(".")[1], lambda self, *a, **k: None)
@@ -246,7 +237,7 @@ def test_checkpoint_io_a_load_that_restores_nothing_fails(
 
 
 def test_seq2seq_generation_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    seq2seq = load("seq2seq_generation")
+    seq2seq = load_benchmark("seq2seq_generation")
     text = run_main(seq2seq, ["--rounds", "1", "--examples", "8"], monkeypatch)
     assert len(ratio_lines(text)) == 2
     assert "num_beams=1: 8 distinct sequences of 8" in text
@@ -254,7 +245,7 @@ def test_seq2seq_generation_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_seq2seq_generation_constant_outputs_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     # Untrained, the tiny T5 generates the same sequence for every input.
-    seq2seq = load("seq2seq_generation")
+    seq2seq = load_benchmark("seq2seq_generation")
     argv = ["--rounds", "1", "--examples", "8", "--train-steps", "0"]
     assert "every generated sequence is the same" in main_fails(seq2seq, argv, monkeypatch)
 
@@ -262,7 +253,7 @@ def test_seq2seq_generation_constant_outputs_fail(monkeypatch: pytest.MonkeyPatc
 def test_seq2seq_generation_mismatch_in_a_later_round_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seq2seq = load("seq2seq_generation")
+    seq2seq = load_benchmark("seq2seq_generation")
 
     class Drifting(seq2seq.Seq2SeqTrainer):  # type: ignore[name-defined,misc]
         """Ours, except that from its second predict() on one token differs."""
@@ -282,7 +273,7 @@ def test_seq2seq_generation_mismatch_in_a_later_round_fails(
 
 
 def test_gpu_script_skips_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    gpu = load("gpu")
+    gpu = load_benchmark("gpu")
     if gpu.torch.cuda.is_available():
         pytest.skip("a GPU is present: gpu.py is a benchmark to run by hand there")
     text = run_main(gpu, [], monkeypatch)

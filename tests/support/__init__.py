@@ -12,5 +12,6 @@ nor accelerate (`nox -s args` runs the trainer-args tests in a venv without them
 - `launch`          `free_port()` and `launch_env()` for torchrun / accelerate launch;
 - `accelerate_state` `reset_accelerate()`: forget accelerate's process-wide singletons;
 - `regression_job`  the tiny regression job (data, dropout model, arguments, Trainer);
-- `gpu_runner`      `run_tests()`: run a GPU test module's tests without pytest.
+- `gpu_runner`      `run_tests()`: run a GPU test module's tests without pytest;
+- `benchmarks`      `load_benchmark()`: a script of `benchmarks/` imported as a module.
 """
