@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,8 +88,15 @@ def test_from_dict_raises_only_validation_error(data: dict[str, Any], allow_unkn
     except ValidationError as exc:
         assert exc.errors and str(exc)
         return
-    # Whatever was accepted round-trips.
-    assert _quietly(TrainingArguments.from_dict, args.to_dict()) == args
+    # Whatever was accepted round-trips, but for tokens: to_dict() masks them, and a masked
+    # token comes back as the field's default (it carries no token).
+    masked = {
+        f.name: f.default
+        for f in attrs.fields(TrainingArguments)
+        if f.init and f.name.endswith("_token") and getattr(args, f.name) != f.default
+    }
+    expected = _quietly(attrs.evolve, args, **masked) if masked else args
+    assert _quietly(TrainingArguments.from_dict, args.to_dict()) == expected
 
 
 @FUZZ
